@@ -1,0 +1,18 @@
+"""The ``cscprog`` command line: a thin layer over the library.
+
+Each command group lives in its own module of this package and registers itself on :data:`app`.
+Errors cscprog raises on bad input end the process with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cscprog.cli.app import app, run
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cscprog`` console script."""
+    return run(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,94 @@
+"""``cscprog stats`` and ``cscprog validate``: look at a dialogue file, or just check it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cscprog.cli.app import app
+from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
+from cscprog.data import DialogueFile, dataset_stats, read_dialogues
+from cscprog.errors import DataError
+
+SkipOption = typer.Option(False, "--skip-invalid", help="Skip bad records (reported) instead of stopping.")
+UnknownOption = typer.Option(False, "--unknown-as-others", help="Map unknown strategy labels to Others.")
+
+
+def resolve_data_path(path: Path) -> Path:
+    """A file path, or ``sample:NAME`` for a packaged sample (``sample:annotated_en``)."""
+    text = str(path)
+    if text.startswith("sample:"):
+        from cscprog.samples import sample_path
+
+        try:
+            return sample_path(text.removeprefix("sample:"))
+        except ValueError as error:
+            raise DataError(text, str(error)) from None
+    return path
+
+
+def load_for_cli(path: Path, config: Path | None, taxonomy: str | None, skip_invalid: bool,
+                 unknown_as_others: bool) -> DialogueFile:
+    """Read a dialogue file with the CLI's taxonomy and policies, reporting skipped records on stderr."""
+    _, tax = config_and_taxonomy(config, taxonomy)
+    loaded = read_dialogues(resolve_data_path(path), taxonomy=tax, skip_invalid=skip_invalid,
+                            unknown_strategy="fallback" if unknown_as_others else "error")
+    if loaded.skipped:
+        typer.echo(f"skipped {len(loaded.skipped)} invalid record(s):", err=True)
+        for problem in loaded.skipped[:20]:
+            typer.echo(f"  {problem}", err=True)
+        if len(loaded.skipped) > 20:
+            typer.echo(f"  ... and {len(loaded.skipped) - 20} more", err=True)
+    return loaded
+
+
+@app.command("stats")
+def stats_command(
+    data: Path = typer.Argument(..., help="Dialogue file (released JSON/JSONL, cscprog JSONL, ESConv JSON) or sample:NAME."),
+    config: Path | None = ConfigOption,
+    taxonomy: str | None = TaxonomyOption,
+    skip_invalid: bool = SkipOption,
+    unknown_as_others: bool = UnknownOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Dialogues, utterances, supporter turns, strategy and stage distributions, flow violations, domains."""
+    _, tax = config_and_taxonomy(config, taxonomy)
+    loaded = load_for_cli(data, config, taxonomy, skip_invalid, unknown_as_others)
+    stats = dataset_stats(loaded.dialogues, tax)
+    stats["skipped"] = len(loaded.skipped)
+    if as_json:
+        print_json(stats)
+        return
+    out = console()
+    out.print(f"[bold]{data}[/bold]: {stats['dialogues']} dialogues, {stats['utterances']} utterances "
+              f"({stats['mean_utterances']} a dialogue), {stats['supporter_turns']} supporter turns, "
+              f"{stats['annotated_turns']} annotated, {stats['multi_label_turns']} multi-label")
+    table = Table(title="Strategies")
+    for column in ("strategy", "stage", "count", "share"):
+        table.add_column(column, justify="right" if column in ("count", "share") else "left")
+    for name, count in stats["strategy_counts"].items():
+        table.add_row(name, tax.stage_of(name), str(count), f"{stats['strategy_shares'][name]:.1%}")
+    out.print(table)
+    out.print("Stages: " + ", ".join(f"{k} {v}" for k, v in stats["stage_counts"].items()))
+    violations = ", ".join(f"{k} {v}" for k, v in stats["flow_violations"].items()) or "none"
+    out.print(f"Flow-rule violations: {violations} (in {stats['dialogues_with_violations']} dialogues)")
+    out.print("Domains: " + ", ".join(f"{k} {v}" for k, v in stats["domains"].items()))
+
+
+@app.command("validate")
+def validate_command(
+    data: Path = typer.Argument(..., help="Dialogue file to check."),
+    config: Path | None = ConfigOption,
+    taxonomy: str | None = TaxonomyOption,
+) -> None:
+    """Check a dialogue file: exit 0 when every record is valid, else 2 with one line per bad record."""
+    _, tax = config_and_taxonomy(config, taxonomy)
+    loaded = read_dialogues(resolve_data_path(data), taxonomy=tax, skip_invalid=True)
+    for problem in loaded.skipped:
+        typer.echo(f"error: {problem}", err=True)
+    if loaded.skipped:
+        typer.echo(f"{data}: {len(loaded.skipped)} invalid record(s), {len(loaded)} valid", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{data}: {len(loaded)} valid dialogue(s) ({', '.join(sorted(loaded.formats))} format)")

@@ -1,0 +1,315 @@
+"""The cscprog configuration: one TOML file, validated, with environment overrides.
+
+Where the file comes from, first match wins: the ``path`` argument (the CLI's ``--config``), then
+``$CSCPROG_CONFIG``, then ``./cscprog.toml``, then the built-in defaults (the embedded local model).
+Environment variables then override the common keys: ``CSCPROG_MODEL``, ``CSCPROG_API_BASE``,
+``CSCPROG_CACHE_DIR`` and ``CSCPROG_CACHE_MODE``.
+
+API keys never live in the file: ``api_key_env`` names the environment variable that holds the key,
+and :meth:`LMSettings.api_key` reads it at call time.
+
+Example:
+    ```python
+    from cscprog.config import load_config
+
+    config = load_config("cscprog.toml")
+    customer = config.lm_for("customer")  # [lm] merged with [roles.customer]
+    print(customer.model, customer.temperature)
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cscprog.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cscprog.framework import Taxonomy
+
+ROLES: tuple[str, ...] = (
+    "planner",
+    "supporter_assistant",
+    "supporter",
+    "customer_assistant",
+    "customer",
+    "rewriter",
+    "judge",
+    "classifier",
+    "responder",
+    "profiler",
+    "reflection",
+)
+"""Every LLM role cscprog knows; each can be given its own backend under ``[roles.NAME]``."""
+
+CacheMode = Literal["readwrite", "replay", "off", "refresh"]
+LOCAL_MODEL = "local"
+"""The model string that selects the embedded local model."""
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "CSCPROG_MODEL": ("lm", "model"),
+    "CSCPROG_API_BASE": ("lm", "api_base"),
+    "CSCPROG_CACHE_DIR": ("cache", "dir"),
+    "CSCPROG_CACHE_MODE": ("cache", "mode"),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LMSettings(_Section):
+    """How one role reaches its language model.
+
+    Attributes:
+        model: A litellm model string (``openai/gpt-4o-mini``, ``anthropic/claude-3-5-haiku-latest``,
+            ``ollama_chat/qwen2.5``) or ``"local"`` for the embedded model.
+        api_base: Base URL of an OpenAI-compatible server (llama.cpp, vLLM, Ollama, LM Studio).
+        api_key_env: The NAME of the environment variable holding the API key.
+        engine: ``auto`` picks DSPy's native HTTP client where it serves the provider (measured much
+            faster than litellm against a loopback server) and litellm otherwise; ``native`` and
+            ``litellm`` force one.
+    """
+
+    model: str = LOCAL_MODEL
+    api_base: str | None = None
+    api_key_env: str | None = None
+    engine: Literal["auto", "native", "litellm"] = "auto"
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    seed: int | None = None
+    timeout: float = Field(default=120.0, gt=0)
+    num_retries: int = Field(default=4, ge=0, le=20)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    local_model_path: str | None = None
+    local_model_size: Literal["0.5b", "1.5b"] = "1.5b"
+    local_context: int = Field(default=4096, ge=512)
+    local_threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model must be a litellm model string or 'local'")
+        return value.strip()
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or not value.replace("_", "").isalnum()):
+            raise ValueError(
+                "api_key_env is the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself"
+            )
+        return value
+
+    @property
+    def is_local(self) -> bool:
+        """True when this role runs on the embedded local model."""
+        return self.model == LOCAL_MODEL
+
+    def api_key(self) -> str | None:
+        """Read the API key from the environment variable named by ``api_key_env``.
+
+        Raises:
+            ConfigError: ``api_key_env`` is set but the variable is empty or missing.
+        """
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ConfigError(f"lm.api_key_env: the environment variable {self.api_key_env} is not set")
+        return key
+
+
+class CacheSettings(_Section):
+    """Where LLM results are cached and how the cache is used.
+
+    Modes: ``readwrite`` (use and fill), ``replay`` (a miss is an error: verify a published run offline),
+    ``off`` (no caching), ``refresh`` (recompute and overwrite).
+    """
+
+    dir: str = "~/.cache/cscprog"
+    mode: CacheMode = "readwrite"
+    version: str = "1"
+    size_limit_gb: float = Field(default=20.0, gt=0)
+
+    @property
+    def path(self) -> Path:
+        """The cache directory with ``~`` and variables expanded."""
+        return Path(os.path.expandvars(self.dir)).expanduser()
+
+
+class RunSettings(_Section):
+    """Defaults for runs: concurrency, seed and the language of generated text."""
+
+    concurrency: int = Field(default=4, ge=1, le=512)
+    seed: int = 1234
+    language: Literal["en", "zh"] = "en"
+    max_utterances: int = Field(default=50, ge=2)
+
+
+class BudgetSettings(_Section):
+    """Limits that stop a run cleanly once reached (None: unlimited)."""
+
+    max_calls: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_usd: float | None = Field(default=None, gt=0)
+
+
+class FrameworkSettings(_Section):
+    """Which taxonomy every module, metric, loader and report follows.
+
+    Attributes:
+        taxonomy: ``csc`` (the paper's 12 strategies), ``esconv`` (ESConv's 8), or a path to a TOML/JSON
+            taxonomy file.
+        stages: Overrides of the stage of a strategy, ``{"Emotional Management" = "Identifying"}``.
+    """
+
+    taxonomy: str = "csc"
+    stages: dict[str, str] = Field(default_factory=dict)
+
+
+class Config(_Section):
+    """The whole validated configuration."""
+
+    lm: LMSettings = Field(default_factory=LMSettings)
+    roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    framework: FrameworkSettings = Field(default_factory=FrameworkSettings)
+    source: str | None = Field(default=None, exclude=True)
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, overrides in roles.items():
+            if name not in ROLES:
+                raise ValueError(f"unknown role {name!r}; roles are: {', '.join(ROLES)}")
+            if not isinstance(overrides, dict):
+                raise ValueError(f"roles.{name} must be a table")
+            unknown = set(overrides) - set(LMSettings.model_fields)
+            if unknown:
+                raise ValueError(f"roles.{name}: unknown key(s) {', '.join(sorted(unknown))}")
+            LMSettings(**{**overrides})  # validate the values early, with the role in the message
+        return roles
+
+    def lm_for(self, role: str) -> LMSettings:
+        """The settings of one role: ``[lm]`` with ``[roles.<role>]`` laid over it.
+
+        Raises:
+            ConfigError: ``role`` is not one of :data:`ROLES`.
+        """
+        if role not in ROLES:
+            raise ConfigError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
+        overrides = self.roles.get(role, {})
+        if not overrides:
+            return self.lm
+        return self.lm.model_copy(update=LMSettings(**{**self.lm.model_dump(), **overrides}).model_dump())
+
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy named by ``[framework]``, with its stage overrides applied.
+
+        Raises:
+            ConfigError: the taxonomy cannot be loaded or an override names an unknown stage or strategy.
+        """
+        from cscprog.errors import TaxonomyError
+        from cscprog.framework import load_taxonomy
+
+        try:
+            return load_taxonomy(self.framework.taxonomy, stages=self.framework.stages)
+        except TaxonomyError as error:
+            raise ConfigError(f"{self.source or '<config>'}: framework: {error}") from None
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as plain data for manifests. Keys are never in the config, only env names."""
+        data = self.model_dump(mode="json")
+        data["source"] = self.source
+        return data
+
+
+def _with_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    data = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        value = environ.get(variable)
+        if value:
+            table = data.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"[{section}] must be a table")
+            table[key] = value
+    return data
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{where}: {message}")
+    return f"{source}: invalid configuration: " + "; ".join(problems)
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", environ: dict[str, str] | None = None) -> Config:
+    """Validate a configuration given as a dict (the parsed TOML), applying environment overrides.
+
+    Raises:
+        ConfigError: a key is unknown or a value is invalid; the message names the key.
+    """
+    merged = _with_env(data, dict(os.environ) if environ is None else environ)
+    try:
+        config = Config(**merged)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+    return config.model_copy(update={"source": source})
+
+
+def find_config_file(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Path | None:
+    """The config file to use: ``path``, else ``$CSCPROG_CONFIG``, else ``./cscprog.toml``, else None.
+
+    Raises:
+        ConfigError: an explicitly named file (argument or variable) does not exist.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    if path is not None:
+        candidate = Path(path).expanduser()
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: config file not found")
+        return candidate
+    if environ.get("CSCPROG_CONFIG"):
+        candidate = Path(environ["CSCPROG_CONFIG"]).expanduser()
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: config file not found (from CSCPROG_CONFIG)")
+        return candidate
+    local = Path("cscprog.toml")
+    return local if local.is_file() else None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None) -> Config:
+    """Load, validate and return the configuration (see the module docstring for precedence).
+
+    Args:
+        path: An explicit TOML file; None searches ``$CSCPROG_CONFIG`` and ``./cscprog.toml``.
+        environ: The environment to read overrides from (default: ``os.environ``).
+
+    Raises:
+        ConfigError: the file is missing, is not valid TOML, or has an invalid key or value.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    found = find_config_file(path, environ)
+    if found is None:
+        return config_from_dict({}, source="<defaults>", environ=environ)
+    try:
+        data = tomllib.loads(found.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{found}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{found}: not UTF-8 text") from None
+    return config_from_dict(data, source=str(found), environ=environ)

@@ -1,0 +1,39 @@
+"""Shared fixtures: every test gets fresh DSPy settings, a temporary cache and a clean environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dspy
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.is_dir():  # a clone checked out elsewhere: look beside the working directory too
+    SHARED_DATA = Path(os.environ.get("CSCPROG_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Isolate each test: no CSCPROG_* variables, caches under a temp dir, DSPy settings restored after."""
+    for name in list(os.environ):
+        if name.startswith("CSCPROG_"):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("CSCPROG_CACHE_DIR", str(home / "cscprog-cache"))
+    monkeypatch.setenv("DSPY_CACHEDIR", str(home / "dspy-cache"))
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.chdir(home)
+    previous_cache = dspy.cache
+    dspy.cache = dspy.clients.Cache(enable_disk_cache=False, enable_memory_cache=True, disk_cache_dir=None)
+    with dspy.context(lm=None, adapter=None, callbacks=[], track_usage=False):
+        yield
+    dspy.cache = previous_cache
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real dialogue data in ../shared/data; the test is skipped when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder not found: {SHARED_DATA}")
+    return SHARED_DATA
