@@ -1,0 +1,284 @@
+"""The one way cscprog modules call a DSPy predictor: role routing, bounded retries, no silent defaults.
+
+:func:`invoke` (and :func:`ainvoke`) runs ``predictor(**inputs)``:
+
+* inside ``runtime.role(role)`` when a :class:`cscprog.runtime.Runtime` is active, so the call uses the
+  role's LM and the cache attributes it to the role; else with plain DSPy settings
+  (``dspy.configure(lm=...)`` works);
+* transient errors (``dspy.utils.exceptions.is_retryable_lm_error``: 429, 5xx, timeouts, transport) are
+  retried with exponential backoff and full jitter, honouring the provider's ``retry_after``, up to the
+  role's ``num_retries`` (with no runtime: none, unless the LM itself has ``num_retries=0``, then 4);
+* output that does not parse (``AdapterParseError``) or that ``validate`` rejects (it returns a reason, e.g.
+  a label outside the taxonomy) is retried with ``rollout_id = k`` and ``temperature = 1.0`` for attempt
+  ``k = 1, 2, ...`` (each attempt its own cache entry, so a cached failure is not replayed forever) up to
+  ``attempts`` attempts, then :class:`GenerationFailure` is raised with the raw LM text of the last attempt.
+
+The rollout is applied as ``lm.copy(rollout_id=k, temperature=1.0)`` in the DSPy context, which gives
+exactly the cache key of ``predictor(..., config={"rollout_id": k, "temperature": 1.0})`` and also works
+for modules that do not forward ``config``. Each attempt runs on its own copy of the LM, so the raw text
+is read from that copy's private history (no mix-up between threads); the role LM's own ``history`` therefore
+stays empty: inspect calls with ``dspy.inspect_history()``.
+
+Example:
+    ```python
+    classify = dspy.Predict("utterance -> strategy")
+    labels = {"Empathy", "Apology"}
+    pred = invoke(
+        classify,
+        role="classifier",
+        validate=lambda p: None if p.strategy in labels else f"unknown strategy {p.strategy!r}",
+        utterance="I am so sorry for the delay.",
+    )
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dspy
+from dspy.utils.exceptions import AdapterParseError, is_retryable_lm_error
+
+from cscprog.config import LMSettings
+from cscprog.errors import CscprogError
+
+__all__ = ["GenerationFailure", "ainvoke", "backoff_delay", "invoke"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_ROUND_KEY = "cscprog_retry_round"
+"""The ``dspy.settings`` key with how many earlier runs this item failed in (set by :mod:`cscprog.runs`)."""
+
+RAW_TEXT_LIMIT = 2000
+"""Characters of raw LM text kept in a :class:`GenerationFailure`."""
+
+BASE_DELAY = 0.5
+"""Seconds: the backoff ceiling of the first transient retry (doubling each retry)."""
+
+MAX_DELAY = 30.0
+"""Seconds: the largest backoff ceiling, and the longest ``retry_after`` honoured."""
+
+_DEFAULT_RETRIES = LMSettings.model_fields["num_retries"].default
+
+
+class GenerationFailure(CscprogError):
+    """A predictor's output did not parse or was rejected on every attempt.
+
+    Attributes:
+        role: The role of the call.
+        reason: Why the last attempt was rejected (the parse error or the validator's reason).
+        raw_text: The raw LM text of the last attempt (truncated to :data:`RAW_TEXT_LIMIT` characters).
+        attempts: How many attempts were made.
+    """
+
+    def __init__(self, role: str, reason: str, raw_text: str | None, attempts: int = 0) -> None:
+        self.role = role
+        self.reason = reason
+        self.raw_text = raw_text
+        self.attempts = attempts
+        excerpt = (raw_text or "").strip().replace("\n", " ")
+        excerpt = excerpt if len(excerpt) <= 200 else excerpt[:200] + "..."
+        tail = f"; last LM text: {excerpt!r}" if excerpt else ""
+        super().__init__(f"{role}: no usable output after {attempts} attempt(s): {reason}{tail}")
+
+
+def backoff_delay(retry: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
+    """Seconds to wait before transient retry ``retry`` (0-based): ``retry_after`` if given, else full jitter.
+
+    Full jitter: uniform in ``[0, min(MAX_DELAY, BASE_DELAY * 2**retry)]``.
+
+    Example:
+        ```python
+        backoff_delay(0)                   # in [0, 0.5]
+        backoff_delay(3, retry_after=2.0)  # 2.0
+        ```
+    """
+    if retry_after is not None and retry_after >= 0:
+        return min(float(retry_after), MAX_DELAY)
+    ceiling = min(MAX_DELAY, BASE_DELAY * (2 ** min(retry, 16)))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+def _truncate(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= RAW_TEXT_LIMIT else text[:RAW_TEXT_LIMIT] + "...[truncated]"
+
+
+def _last_text(lm: Any) -> str | None:
+    history = getattr(lm, "history", None) or []
+    if not history:
+        return None
+    outputs = history[-1].get("outputs") or []
+    if not outputs:
+        return None
+    first = outputs[0]
+    if isinstance(first, dict):
+        return str(first.get("text") or "")
+    return str(first)
+
+
+class _Call:
+    """The retry state of one invoke(): shared by the sync and async loops."""
+
+    def __init__(self, predictor: Any, role: str, attempts: int, validate: Any) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        self.predictor = predictor
+        self.role = role
+        self.attempts = attempts
+        self.validate = validate
+        from cscprog.runtime import current_runtime
+
+        self.runtime = current_runtime()
+        # A run that re-runs an item which failed before (``--resume``) sets its retry round, so the attempts
+        # of this round use rollout ids no earlier round used: a cached bad answer is not replayed again.
+        self.first_rollout = int(dspy.settings.get(RETRY_ROUND_KEY) or 0) * attempts
+        self.attempt = 0
+        self.transient = 0
+        self.reason = ""
+        self.raw: str | None = None
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[Any]:
+        """Enter the role (when a runtime is active) and this attempt's LM copy; yield the copy."""
+        with self.runtime.role(self.role) if self.runtime is not None else contextlib.nullcontext():
+            lm = dspy.settings.lm
+            if lm is None:
+                yield None
+                return
+            rollout = self.first_rollout + self.attempt
+            copy = lm.copy(rollout_id=rollout, temperature=1.0) if rollout else lm.copy()
+            with dspy.context(lm=copy):
+                yield copy
+
+    def max_transient(self) -> int:
+        if self.runtime is not None:
+            return self.runtime.settings(self.role).num_retries
+        lm = dspy.settings.lm
+        return _DEFAULT_RETRIES if lm is not None and getattr(lm, "num_retries", 0) == 0 else 0
+
+    def _record(self, kind: str, lm: Any) -> None:
+        if self.runtime is not None:
+            self.runtime.ledger.record_retry(self.role, kind, getattr(lm, "model", None))
+
+    def on_error(self, error: BaseException, lm: Any) -> float | None:
+        """Classify a failed attempt: seconds to wait before retrying, or None to stop. Raises when fatal."""
+        if isinstance(error, AdapterParseError):
+            self.raw = error.lm_response if isinstance(error.lm_response, str) else _last_text(lm)
+            return self._next_attempt("parse", f"output did not parse ({error.adapter_name})", lm)
+        if isinstance(error, Exception) and is_retryable_lm_error(error) and self.transient < self.max_transient():
+            delay = backoff_delay(self.transient, getattr(error, "retry_after", None))
+            self.transient += 1
+            self._record("transient", lm)
+            logger.info(
+                "%s: transient LM error (%s), retry %d in %.2fs", self.role, type(error).__name__, self.transient, delay
+            )
+            return delay
+        raise error
+
+    def on_result(self, prediction: Any, lm: Any) -> bool:
+        """True when ``prediction`` is accepted; else prepare the next attempt (raises after the last)."""
+        if self.validate is None:
+            return True
+        reason = self.validate(prediction)
+        if not reason:
+            return True
+        self.raw = _last_text(lm)
+        self._next_attempt("invalid", str(reason), lm)
+        return False
+
+    def _next_attempt(self, kind: str, reason: str, lm: Any) -> float:
+        self.reason = reason
+        self.attempt += 1
+        if self.attempt >= self.attempts:
+            if self.runtime is not None:
+                self.runtime.ledger.record_failure(self.role, getattr(lm, "model", None))
+            raise GenerationFailure(self.role, reason, _truncate(self.raw), self.attempt)
+        self._record(kind, lm)
+        logger.info(
+            "%s: attempt %d rejected (%s); retrying with rollout_id=%d",
+            self.role, self.attempt, reason, self.first_rollout + self.attempt,
+        )
+        return 0.0
+
+
+def invoke(
+    predictor: dspy.Module,
+    *,
+    role: str,
+    attempts: int = 3,
+    validate: Callable[[dspy.Prediction], str | None] | None = None,
+    **inputs: Any,
+) -> dspy.Prediction:
+    """Call ``predictor(**inputs)`` as ``role`` with bounded, logged retries (see the module docstring).
+
+    Args:
+        predictor: Any DSPy module (``dspy.Predict``, ``dspy.ChainOfThought``, a program).
+        role: One of :data:`cscprog.config.ROLES`.
+        attempts: Most attempts at a usable output (parse failures and ``validate`` rejections).
+        validate: Returns None for an acceptable prediction, or the reason it is not.
+        **inputs: The predictor's inputs.
+
+    Returns:
+        The accepted prediction.
+
+    Raises:
+        GenerationFailure: no attempt produced a usable output (``raw_text`` holds the last LM text).
+        BudgetExceeded: the run budget is spent.
+        dspy.utils.exceptions.LMError: a non-transient LM error, or transient errors beyond ``num_retries``.
+
+    Example:
+        ```python
+        pred = invoke(dspy.Predict("question -> answer"), role="responder", question="Where is my order?")
+        ```
+    """
+    call = _Call(predictor, role, attempts, validate)
+    while True:
+        with call.context() as lm:
+            try:
+                prediction = predictor(**inputs)
+            except Exception as error:
+                delay = call.on_error(error, lm)
+            else:
+                if call.on_result(prediction, lm):
+                    return prediction
+                continue
+        if delay:
+            time.sleep(delay)
+
+
+async def ainvoke(
+    predictor: dspy.Module,
+    *,
+    role: str,
+    attempts: int = 3,
+    validate: Callable[[dspy.Prediction], str | None] | None = None,
+    **inputs: Any,
+) -> dspy.Prediction:
+    """The async :func:`invoke`: awaits ``predictor.acall(**inputs)`` with the same retries.
+
+    Example:
+        ```python
+        pred = await ainvoke(dspy.Predict("question -> answer"), role="responder", question="Hello?")
+        ```
+    """
+    call = _Call(predictor, role, attempts, validate)
+    while True:
+        with call.context() as lm:
+            try:
+                prediction = await predictor.acall(**inputs)
+            except Exception as error:
+                delay = call.on_error(error, lm)
+            else:
+                if call.on_result(prediction, lm):
+                    return prediction
+                continue
+        if delay:
+            await asyncio.sleep(delay)
