@@ -1,0 +1,227 @@
+"""``cscprog evaluate``, ``cscprog score`` and ``cscprog compile``: measure programs and optimize them.
+
+Example:
+    ```
+    cscprog evaluate sample:annotated_en --limit 8 -o eval/base
+    cscprog evaluate dev.jsonl --program compiled.json --context generated -o eval/compiled --json
+    cscprog score finetuned_predictions.jsonl --reference test.jsonl --json
+    cscprog compile --train rolecs.jsonl --dev dev.jsonl --optimizer bootstrap --budget light -o compiled.json
+    ```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from cscprog.cli.app import app
+from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
+from cscprog.cli.data import load_for_cli
+from cscprog.cli.runs import ConcurrencyOption, ProgressOption, ResumeOption, check_choice, command_line
+from cscprog.errors import ConfigError
+from cscprog.framework import Taxonomy
+
+_HEADLINE = (("B-2", "bleu2"), ("B-4", "bleu4"), ("R-L", "rouge_l"), ("BS*", "semantic"), ("ACC", "accuracy"),
+             ("macro-F1", "macro_f1"), ("Dist-1", "distinct1"), ("Dist-2", "distinct2"))
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _scores_table(result: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    for name, _ in _HEADLINE:
+        table.add_column(name, justify="right")
+    table.add_column("turns", justify="right")
+    table.add_column("failures", justify="right")
+    table.add_row(*(_num(result.get(key)) for _, key in _HEADLINE), str(result["n"]), str(result["failures"]))
+    return table
+
+
+def _load_program(path: Path | None, taxonomy: Taxonomy, explicit_taxonomy: bool) -> tuple[Any, dict[str, Any] | None]:
+    from cscprog.optimizers import load_compiled, read_compiled
+    from cscprog.responder import ResponseGenerator
+
+    if path is None:
+        return ResponseGenerator(taxonomy), None
+    extra = {"taxonomy": taxonomy} if explicit_taxonomy else {}
+    program = load_compiled(path, ResponseGenerator, **extra)
+    manifest = read_compiled(path).get("manifest") or {}
+    keep = ("recipe", "optimizer", "budget", "before", "after", "improvement", "settings", "versions")
+    return program, {"path": str(path), **{key: manifest.get(key) for key in keep}}
+
+
+def _default_output(data: Path, context: str) -> Path:
+    name = str(data).removeprefix("sample:") if str(data).startswith("sample:") else Path(data).stem
+    return Path("evaluations") / f"{name}-{context}"
+
+
+@app.command("evaluate")
+def evaluate_command(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., help="Annotated dialogue file (CSConv format or cscprog JSONL) or sample:NAME."),
+    program: Path | None = typer.Option(None, "--program", help="A compiled program (from `cscprog compile`)."),
+    context: str = typer.Option("reference", "--context",
+                                help="reference (gold history) or generated (the program's own earlier turns)."),
+    limit: int | None = typer.Option(None, "--limit", min=1,
+                                     help="Evaluate at most N dialogues, picked by a hash of their ids."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Output directory (default: evaluations/<data>-<context>)."),
+    as_json: bool = JsonOption,
+    concurrency: int | None = ConcurrencyOption,
+    config: Path | None = ConfigOption,
+    taxonomy: str | None = TaxonomyOption,
+    resume: bool = ResumeOption,
+    progress: str = ProgressOption,
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
+) -> None:
+    """Run the program at every supporter turn, score it like the paper, write result.json, report.md, plots.
+
+    Exit status: 0 when every dialogue ran, 1 when some could not (their turns count as failures), 130 when
+    interrupted (continue with --resume), 2 for bad input.
+    """
+    from cscprog.evaluate import CONTEXTS, evaluate
+    from cscprog.runs import make_progress
+    from cscprog.runtime import Runtime
+
+    check_choice(context, CONTEXTS, "--context")
+    check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
+    loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    dialogues = load_for_cli(data, config, taxonomy, False, False).dialogues
+    target = output or _default_output(data, context)
+    runtime = Runtime(loaded_config)
+    try:
+        # stdout carries only our output (one JSON object with --json); DSPy optimizers print progress
+        with runtime.activate(), contextlib.redirect_stdout(sys.stderr):
+            generator, program_manifest = _load_program(program, tax, taxonomy is not None)
+            outcome = evaluate(generator, dialogues, out_dir=target, context=context, limit=limit,
+                               concurrency=concurrency, resume=resume, plots=plots,
+                               progress=make_progress("evaluate", progress),  # type: ignore[arg-type]
+                               data_source=str(data), program_manifest=program_manifest,
+                               command=command_line(ctx), resume_command=command_line(ctx, add_resume=True))
+    finally:
+        runtime.close()
+    result = outcome.result
+    if as_json:
+        print_json(result)
+    else:
+        out = console()
+        out.print(_scores_table(result, f"{data} ({context} context)"))
+        out.print(f"Wrote {target / 'result.json'}, {target / 'predictions.jsonl'}, {target / 'report.md'}"
+                  + (f" and {len(result.get('plots', []))} plots" if result.get("plots") else ""))
+    if result["failures"]:
+        typer.echo(f"{result['failures']} of {result['n']} turn(s) failed and are scored as wrong", err=True)
+    if outcome.exit_status:
+        typer.echo(f"not every dialogue ran; to resume: {command_line(ctx, add_resume=True)}", err=True)
+        raise typer.Exit(outcome.exit_status)
+
+
+@app.command("score")
+def score_command(
+    predictions: Path = typer.Argument(..., help="Predictions JSONL: dialogue_id, turn_index, pred_strategy, "
+                                                 "pred_reply per supporter turn (from any system)."),
+    reference: Path = typer.Option(..., "--reference", help="The annotated reference dialogues, or sample:NAME."),
+    as_json: bool = JsonOption,
+    config: Path | None = ConfigOption,
+    taxonomy: str | None = TaxonomyOption,
+) -> None:
+    """Score predictions made by any system (e.g. a fine-tuned model) against reference dialogues.
+
+    Every record is checked: an unknown dialogue id, a turn index that is no supporter turn, a duplicate, an
+    unknown strategy label or a wrong type stops with exit status 2, naming the line and the field. Supporter
+    turns of a predicted dialogue without a prediction count as failures.
+    """
+    from cscprog.evaluate import score_file
+
+    _, tax = config_and_taxonomy(config, taxonomy)
+    dialogues = load_for_cli(reference, config, taxonomy, False, False).dialogues
+    result = score_file(predictions, dialogues, tax)
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    out.print(_scores_table(result, f"{predictions} against {reference}"))
+    coverage = result["coverage"]
+    out.print(f"{coverage['dialogues_scored']} of {coverage['dialogues_in_reference']} reference dialogues scored; "
+              f"{coverage['turns_missing_predictions']} supporter turn(s) without a prediction (scored as wrong)")
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    if text is None:
+        return None
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--weights: expected name=number pairs like strategy=0.7,reply=0.3, got {part!r}") \
+                from None
+    return weights
+
+
+@app.command("compile")
+def compile_command(
+    train: Path = typer.Option(..., "--train", help="Training dialogues (e.g. RoleCS) or sample:NAME."),
+    dev: Path = typer.Option(..., "--dev", help="Dev dialogues (e.g. a CSConv dev split) or sample:NAME."),
+    optimizer: str = typer.Option(..., "--optimizer", help="Recipe: bootstrap, copro, mipro or gepa."),
+    budget: str = typer.Option("light", "--budget", help="light, medium or heavy."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to save the compiled program (JSON)."),
+    weights: str | None = typer.Option(None, "--weights", help="Metric weights, e.g. strategy=0.7,reply=0.3 "
+                                                               "(default 0.5 each)."),
+    train_limit: int | None = typer.Option(None, "--train-limit", min=1, help="Use at most N training dialogues."),
+    dev_limit: int | None = typer.Option(None, "--dev-limit", min=1, help="Use at most N dev dialogues."),
+    seed: int | None = typer.Option(None, "--seed", help="Optimizer seed (default: [run] seed of the config)."),
+    concurrency: int | None = ConcurrencyOption,
+    config: Path | None = ConfigOption,
+    taxonomy: str | None = TaxonomyOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Optimize the response program with a recipe; print the dev scores before and after; save it with its manifest."""
+    from cscprog.evaluate import sample_dialogues
+    from cscprog.optimizers import BUDGETS, RECIPES, compile_program, save_compiled, training_examples
+    from cscprog.responder import ResponseGenerator
+    from cscprog.runtime import Runtime
+
+    check_choice(optimizer, tuple(RECIPES), "--optimizer")
+    check_choice(budget, BUDGETS, "--budget")
+    loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    train_set = training_examples(sample_dialogues(load_for_cli(train, config, taxonomy, False, False).dialogues,
+                                                   train_limit))
+    dev_set = training_examples(sample_dialogues(load_for_cli(dev, config, taxonomy, False, False).dialogues,
+                                                 dev_limit))
+    chosen_seed = loaded_config.run.seed if seed is None else seed
+    inputs = {"train": str(train), "dev": str(dev), "train_limit": train_limit, "dev_limit": dev_limit,
+              "train_examples": len(train_set), "dev_examples": len(dev_set)}
+    started = time.monotonic()
+    runtime = Runtime(loaded_config)
+    try:
+        with runtime.activate(), contextlib.redirect_stdout(sys.stderr):
+            result = compile_program(ResponseGenerator(tax), train_set, dev_set, recipe=optimizer, budget=budget,
+                                     weights=_parse_weights(weights), num_threads=concurrency, seed=chosen_seed)
+            saved = save_compiled(output, result, runtime, inputs=inputs)
+    finally:
+        runtime.close()
+    summary = {"program": str(saved), "recipe": optimizer, "optimizer": result.settings["optimizer"],
+               "budget": budget, "before": result.before, "after": result.after,
+               "improvement": result.improvement, "duration_s": round(time.monotonic() - started, 3),
+               "settings": result.settings}
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"{result.settings['optimizer']} ({optimizer}, {budget}) on {len(dev_set)} dev examples")
+    for column in ("", "metric", "strategy accuracy", "reply ROUGE-L", "failures"):
+        table.add_column(column, justify="right")
+    for name, scores in (("before", result.before), ("after", result.after)):
+        table.add_row(name, _num(scores["metric"]), _num(scores["strategy_accuracy"]), _num(scores["reply_rouge_l"]),
+                      str(scores["failures"]))
+    out = console()
+    out.print(table)
+    out.print(f"Saved {saved} (metric {result.improvement:+.2f} points)")
