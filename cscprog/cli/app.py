@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 
-import click
 import typer
 
 from cscprog.errors import CscprogError
@@ -19,7 +18,7 @@ app = typer.Typer(
 )
 
 # Command modules, each registering its commands on `app` when imported.
-COMMAND_MODULES = ("framework", "data", "cache")
+COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate")
 
 
 @app.callback()
@@ -38,20 +37,22 @@ def _load_commands() -> None:
 
 
 def run(argv: list[str]) -> int:
-    """Run the CLI on ``argv`` and return the exit status (2 for bad input, with one line on stderr)."""
+    """Run the CLI on ``argv`` and return the exit status (2 for bad input, with one line on stderr).
+
+    typer (0.29+) parses with its own copy of click, so its usage errors, ``Exit`` and ``Abort`` are handled by
+    its standalone mode; errors cscprog raises on bad input become status 2 and one line, never a traceback.
+    """
     _load_commands()
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="cscprog", standalone_mode=False)
+        command.main(args=argv, prog_name="cscprog", standalone_mode=True)
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except CscprogError as error:
         typer.echo(f"error: {error}", err=True)
         return 2
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
         return 130
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.exceptions.Exit as error:
-        return error.exit_code
-    return result if isinstance(result, int) else 0
+    return 0

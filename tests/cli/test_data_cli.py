@@ -52,8 +52,10 @@ def test_validate_ok(capsys):
         ('[{"dialogue": [{"speaker": "客服", "strategy": "", "text": "hi"', "truncated JSON"),
         ('[{"dialogue": [{"speaker": "客服", "strategy": ""}]}]', "record 0, turn 0, field 'text': missing"),
         ('[{"dialogue": [{"speaker": "bot", "text": "x"}]}]', "record 0, turn 0, field 'speaker'"),
-        ('[{"dialogue": [{"speaker": "客服", "strategy": "策略42 x", "text": "x"}]}]',
-         "record 0, turn 0, field 'strategy': unknown strategy label"),
+        (
+            '[{"dialogue": [{"speaker": "客服", "strategy": "策略42 x", "text": "x"}]}]',
+            "record 0, turn 0, field 'strategy': unknown strategy label",
+        ),
         ('[{"dialogue": []}]', "record 0, field 'dialogue': empty dialogue"),
     ],
 )
