@@ -25,30 +25,25 @@ Example:
 
 from __future__ import annotations
 
-import contextvars
 import logging
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import dspy
 
+from cscprog.concurrency import DEFAULT_CONCURRENCY, map_in_threads, run_concurrency
 from cscprog.data import Dialogue, render_transcript
 from cscprog.errors import TaxonomyError
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
 from cscprog.signatures import ClassifyStrategy, ClassifyStrategyWithRationale, for_taxonomy
 
-__all__ = ["DEFAULT_CONCURRENCY", "StrategyClassifier", "TurnFailure", "map_in_threads", "run_concurrency"]
+__all__ = ["DEFAULT_CONCURRENCY", "StrategyClassifier", "TurnFailure"]
 
 logger = logging.getLogger(__name__)
 
 ROLE = "classifier"
 """The LM role of the classifier's calls."""
-
-DEFAULT_CONCURRENCY = 4
-"""Worker threads when neither the caller nor an active runtime's ``[run] concurrency`` says otherwise."""
 
 RATIONALE_KEY = "strategy_rationale"
 """Turn metadata key holding the classifier's rationale (when asked for one)."""
@@ -57,10 +52,6 @@ FAILURE_KEY = "classification_failure"
 """Turn metadata key holding why a turn could not be classified."""
 
 _NO_CONTEXT = "(no earlier turns shown)"
-
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 @dataclass(frozen=True)
 class TurnFailure:
@@ -79,53 +70,6 @@ class TurnFailure:
     def to_json(self) -> dict[str, Any]:
         """Plain data for reports and manifests."""
         return asdict(self)
-
-
-def run_concurrency(concurrency: int | None) -> int:
-    """The worker count to use: ``concurrency`` if given, else the active runtime's, else the default.
-
-    Raises:
-        ValueError: ``concurrency`` is below 1.
-
-    Example:
-        ```python
-        run_concurrency(None)  # 4 outside a runtime, config.run.concurrency inside one
-        ```
-    """
-    if concurrency is not None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        return concurrency
-    from cscprog.runtime import current_runtime
-
-    runtime = current_runtime()
-    return runtime.config.run.concurrency if runtime is not None else DEFAULT_CONCURRENCY
-
-
-def map_in_threads(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> list[R]:
-    """``[fn(item) for item in items]`` on up to ``concurrency`` threads, results in input order.
-
-    Each call runs in a copy of the caller's context, so ``dspy.context`` settings (LM, adapter, the active
-    runtime) reach the workers. The first exception cancels the calls not yet started and is re-raised.
-
-    Example:
-        ```python
-        lengths = map_in_threads(len, ["a", "bb"], concurrency=2)  # [1, 2]
-        ```
-    """
-    todo = list(items)
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    if concurrency == 1 or len(todo) <= 1:
-        return [fn(item) for item in todo]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(todo)), thread_name_prefix="cscprog") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in todo]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 class StrategyClassifier(dspy.Module):

@@ -37,7 +37,7 @@ from typing import Any
 
 import dspy
 
-from cscprog.classifier import map_in_threads, run_concurrency
+from cscprog.concurrency import map_in_threads, run_concurrency
 from cscprog.data import Dialogue
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke

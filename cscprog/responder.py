@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import dspy
 
-from cscprog.classifier import map_in_threads, run_concurrency
+from cscprog.concurrency import map_in_threads, run_concurrency
 from cscprog.data import Dialogue, Turn, render_transcript
 from cscprog.errors import TaxonomyError
 from cscprog.framework import Taxonomy, load_taxonomy

@@ -9,7 +9,8 @@ import time
 import dspy
 import pytest
 
-from cscprog.classifier import FAILURE_KEY, RATIONALE_KEY, StrategyClassifier, TurnFailure, map_in_threads
+from cscprog.classifier import FAILURE_KEY, RATIONALE_KEY, StrategyClassifier, TurnFailure
+from cscprog.concurrency import map_in_threads
 from cscprog.config import config_from_dict
 from cscprog.data import Dialogue, Turn, read_dialogues
 from cscprog.framework import load_taxonomy

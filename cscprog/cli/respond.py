@@ -9,8 +9,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -29,9 +31,66 @@ from cscprog.cli.runs import (
 )
 from cscprog.data import Dialogue
 from cscprog.errors import DataError
+from cscprog.framework import Taxonomy
 from cscprog.runs import ItemError
 
+if TYPE_CHECKING:
+    from cscprog.responder import ResponseGenerator
+
 logger = logging.getLogger(__name__)
+
+
+def _is_plain_dspy_state(path: Path) -> bool:
+    """True when ``path`` holds what ``dspy.Module.save`` writes (per-predictor state plus DSPy's ``metadata``)."""
+    try:
+        document: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False  # load_compiled reports the unreadable file
+    return (
+        isinstance(document, dict)
+        and "format" not in document
+        and isinstance(document.get("metadata"), dict)
+        and "dependency_versions" in document["metadata"]
+    )
+
+
+def load_generator(
+    path: Path | None, taxonomy: Taxonomy, *, explicit_taxonomy: bool, gold_strategy: bool
+) -> ResponseGenerator:
+    """The ResponseGenerator ``cscprog respond`` runs: a fresh one, or the program saved at ``path``.
+
+    A compiled program (written by ``cscprog compile`` / :func:`cscprog.optimizers.save_compiled`) is loaded with
+    :func:`cscprog.optimizers.load_compiled`, which refuses another program class or cscprog version; its
+    recorded taxonomy is kept unless ``--taxonomy`` was given. A bare ``dspy.Module.save`` state of a
+    ResponseGenerator (no class or version recorded) is still accepted and loaded into a fresh generator.
+
+    Raises:
+        CompiledProgramError: the compiled program is unreadable, of another class or of another version.
+        DataError: the file is missing, or a bare state does not fit a ResponseGenerator.
+
+    Example:
+        ```python
+        generator = load_generator(Path("compiled.json"), load_taxonomy("csc"), explicit_taxonomy=False,
+                                   gold_strategy=False)
+        ```
+    """
+    from cscprog.optimizers import load_compiled
+    from cscprog.responder import ResponseGenerator
+
+    if path is None:
+        return ResponseGenerator(taxonomy, use_gold_strategy=gold_strategy)
+    if not path.is_file():
+        raise DataError(str(path), "no such file")
+    if not _is_plain_dspy_state(path):
+        extra: dict[str, Any] = {"taxonomy": taxonomy} if explicit_taxonomy else {}
+        program = load_compiled(path, ResponseGenerator, use_gold_strategy=gold_strategy, **extra)
+        return program  # type: ignore[return-value]
+    generator = ResponseGenerator(taxonomy, use_gold_strategy=gold_strategy)
+    try:
+        generator.load(str(path))
+    except (ValueError, KeyError, TypeError) as error:
+        raise DataError(str(path), f"not a saved ResponseGenerator state: {error}") from None
+    return generator
 
 
 @app.command("respond")
@@ -41,7 +100,9 @@ def respond_command(
     output: Path = OutputOption,
     context: str = typer.Option("reference", "--context",
                                 help="reference (gold history) or generated (the program's own earlier turns)."),
-    program: Path | None = typer.Option(None, "--program", help="A saved (compiled) ResponseGenerator state, JSON."),
+    program: Path | None = typer.Option(
+        None, "--program", help="A compiled program (from `cscprog compile`), or a ResponseGenerator's dspy save()."
+    ),
     gold_strategy: bool = typer.Option(False, "--gold-strategy",
                                        help="Oracle ablation: write replies for the gold strategies."),
     config: Path | None = ConfigOption,
@@ -58,7 +119,7 @@ def respond_command(
     reply. A dialogue with a turn the program could not answer after the retries is a failure (retried by
     --resume); dialogues without supporter turns are skipped with a warning.
     """
-    from cscprog.responder import CONTEXTS, ResponseGenerator, respond_dialogue
+    from cscprog.responder import CONTEXTS, respond_dialogue
 
     check_choice(context, CONTEXTS, "--context")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
@@ -66,14 +127,7 @@ def respond_command(
     usable = [dialogue for dialogue in dialogues if dialogue.supporter_indices()]
     if len(usable) < len(dialogues):
         typer.echo(f"skipping {len(dialogues) - len(usable)} dialogue(s) without a supporter turn", err=True)
-    generator = ResponseGenerator(tax, use_gold_strategy=gold_strategy)
-    if program is not None:
-        if not program.is_file():
-            raise DataError(str(program), "no such file")
-        try:
-            generator.load(str(program))
-        except (ValueError, KeyError, TypeError) as error:
-            raise DataError(str(program), f"not a saved ResponseGenerator state: {error}") from None
+    generator = load_generator(program, tax, explicit_taxonomy=taxonomy is not None, gold_strategy=gold_strategy)
 
     def work(dialogue: Dialogue) -> list[dict]:
         rows = respond_dialogue(generator, dialogue, context, concurrency=1)  # type: ignore[arg-type]

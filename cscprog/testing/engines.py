@@ -47,7 +47,9 @@ __all__ = [
 _CHAT_REMINDER = re.compile(r"`\[\[ ## (\w+) ## \]\]`")
 _JSON_REMINDER = re.compile(r"Respond with a JSON object in the following order of fields: (.*)", re.DOTALL)
 _SECTION = re.compile(r"\[\[ ## (\w+) ## \]\]\n")
-_FIELD_LINE = re.compile(r"^\d+\. `(\w+)` \((.*)\)", re.MULTILINE)
+# "1. `name` (type): description": the type ends at the first ")" followed by ":" or the end of the line, so
+# parentheses in the description (or inside a Literal value) do not leak into it.
+_FIELD_LINE = re.compile(r"^\d+\. `(\w+)` \((.*?)\)(?::|$)", re.MULTILINE)
 _LITERAL = re.compile(r"Literal\[(.*)\]")
 
 

@@ -274,3 +274,47 @@ def test_ctrl_c_exits_130_writes_the_manifest_and_the_resume_command_works(tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert _manifest(out)["run"]["skipped_already_done"] == manifest["run"]["done"]
     assert _count(out) + _count(out.with_name("syn.rejected.jsonl")) == 20
+
+
+def _save_uncompiled(program: dspy.Module, path: Path) -> Path:
+    """Save ``program`` as `cscprog compile` would, without compiling it (a CompileResult built by hand)."""
+    from cscprog.optimizers import CompileResult, save_compiled
+
+    result = CompileResult(program=program, before={"metric": 0.0}, after={"metric": 0.0}, recipe="none",
+                           settings={"optimizer": None})
+    return save_compiled(path, result, inputs={"train": "none"})
+
+
+def test_respond_loads_a_compiled_program_with_its_demos(tmp_path: Path, config: Path,
+                                                         server: OpenAICompatibleServer) -> None:
+    from cscprog.responder import ResponseGenerator
+
+    marker = "DEMO-5c1e: Good morning, this is the card service desk."
+    program = ResponseGenerator()
+    program.write_reply.demos = [dspy.Example(history="Customer: hi", strategy="Greeting", language="en",
+                                              reply=marker)]
+    saved = _save_uncompiled(program, tmp_path / "compiled.json")
+    out = tmp_path / "turns.jsonl"
+    seen_before = server.count
+    assert main(["respond", "sample:annotated_zh", "-o", str(out), "--program", str(saved), "--config", str(config),
+                 "--progress", "off"]) == 0
+    assert _manifest(out)["inputs"]["program"] == str(saved)
+    rows = _lines(out)
+    assert len(rows) == sum(len(d.supporter_indices()) for d in load_sample("annotated_zh"))
+    assert all(r["pred_reply"] for r in rows)
+    reply_prompts = [json.dumps(r.body, ensure_ascii=False) for r in server.requests[seen_before:]
+                     if r.method == "POST" and "[[ ## reply ## ]]" in json.dumps(r.body, ensure_ascii=False)]
+    assert reply_prompts and all(marker in prompt for prompt in reply_prompts)  # the saved demo is in use
+
+
+def test_respond_refuses_a_compiled_program_of_another_class(tmp_path: Path, config: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    from cscprog.classifier import StrategyClassifier
+
+    saved = _save_uncompiled(StrategyClassifier(), tmp_path / "classifier.json")
+    out = tmp_path / "turns.jsonl"
+    assert main(["respond", "sample:annotated_zh", "-o", str(out), "--program", str(saved), "--config", str(config),
+                 "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert "compiled for cscprog.classifier.StrategyClassifier, not cscprog.responder.ResponseGenerator" in err
+    assert str(saved) in err and not out.exists()
