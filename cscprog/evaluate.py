@@ -51,9 +51,10 @@ from typing import Any
 
 import dspy
 
-from cscprog.classifier import run_concurrency
+from cscprog.concurrency import run_concurrency
 from cscprog.data import Dialogue
 from cscprog.errors import DataError, TaxonomyError
+from cscprog.export import parse_completion
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.manifest import write_manifest
 from cscprog.metrics import score_predictions
@@ -183,7 +184,11 @@ def align_predictions(
 
     Each prediction needs ``dialogue_id``, ``turn_index`` (a supporter turn of that dialogue),
     ``pred_strategy`` (any label form of the taxonomy, or null for a failure) and ``pred_reply`` (string or
-    null); ``failure`` is optional. Gold strategy, reply, domain and language always come from the reference.
+    null); ``failure`` is optional. Instead of ``pred_strategy``/``pred_reply`` a line may carry
+    ``completion``, the raw text of a model fine-tuned on :mod:`cscprog.export` data, read with
+    :func:`cscprog.export.parse_completion`: a completion that does not parse (or is null) is a failure, its
+    parsed parts still scored as they are, and the coverage then counts ``completions`` and
+    ``unparseable_completions``. Gold strategy, reply, domain and language always come from the reference.
     A supporter turn of a predicted dialogue with no prediction counts as a failure (``missing prediction``,
     or the reason in ``missing_reasons[dialogue_id]``); a dialogue with no prediction at all is left out of
     the scores only when it is not in ``missing_reasons`` (a subset run), and is reported in the coverage.
@@ -203,6 +208,7 @@ def align_predictions(
     by_id = {d.id: d for d in dialogues}
     missing_reasons = dict(missing_reasons or {})
     found: dict[tuple[str, int], dict[str, Any]] = {}
+    completions = unparseable = 0
     for line, record in predictions:
         def fail(field: str, reason: str, line: int = line) -> DataError:
             return DataError(source, reason, line=line, field=field)
@@ -220,7 +226,17 @@ def align_predictions(
         if (dialogue_id, index) in found:
             raise fail("turn_index", f"a second prediction for dialogue {dialogue_id!r}, turn {index}")
         label = record.get("pred_strategy")
-        if label is None:
+        problem = None
+        if "completion" in record:
+            if "pred_strategy" in record or "pred_reply" in record:
+                raise fail("completion", "give either completion or pred_strategy/pred_reply, not both")
+            completion = record["completion"]
+            if completion is not None and not isinstance(completion, str):
+                raise fail("completion", f"expected a string or null, got {type(completion).__name__}")
+            strategy, reply, problem = parse_completion(completion, taxonomy)
+            completions += 1
+            unparseable += problem is not None
+        elif label is None:
             strategy = None
         elif not isinstance(label, str):
             raise fail("pred_strategy", f"expected a strategy name or null, got {type(label).__name__}")
@@ -230,12 +246,15 @@ def align_predictions(
             except TaxonomyError:
                 raise fail("pred_strategy", f"unknown strategy label {label!r} (taxonomy {taxonomy.name!r}: "
                                             f"{', '.join(taxonomy.names)})") from None
-        reply = record.get("pred_reply")
-        if reply is not None and not isinstance(reply, str):
-            raise fail("pred_reply", f"expected a string or null, got {type(reply).__name__}")
+        if "completion" not in record:
+            reply = record.get("pred_reply")
+            if reply is not None and not isinstance(reply, str):
+                raise fail("pred_reply", f"expected a string or null, got {type(reply).__name__}")
         failure = record.get("failure")
         if failure is not None and not isinstance(failure, str):
             raise fail("failure", f"expected a string or null, got {type(failure).__name__}")
+        if problem is not None:
+            failure = failure or f"unparseable completion: {problem}"
         found[(dialogue_id, index)] = {"pred_strategy": strategy, "pred_reply": reply, "failure": failure,
                                        "gold_fallbacks": record.get("gold_fallbacks", 0),
                                        "context": record.get("context")}
@@ -261,6 +280,8 @@ def align_predictions(
     coverage = {"dialogues_in_reference": len(dialogues), "dialogues_scored": len(dialogues) - absent,
                 "dialogues_without_predictions": absent, "turns_scored": len(records),
                 "turns_missing_predictions": missing}
+    if completions:
+        coverage.update(completions=completions, unparseable_completions=unparseable)
     if absent:
         logger.warning("%s: %d of %d reference dialogues have no prediction and are not scored", source, absent,
                        len(dialogues))
