@@ -28,3 +28,11 @@ def test_mapped_packages_import():
     for name in ("cscprog.signatures", "cscprog.optimizers", "cscprog.framework", "cscprog.data"):
         assert importlib.import_module(name)
     assert cscprog.__version__
+
+
+def test_public_api_resolves():
+    import cscprog
+
+    missing = [name for name in cscprog.__all__ if getattr(cscprog, name, None) is None]
+    assert not missing
+    assert {"ResponseGenerator", "Runtime", "RolePlaySimulator", "Rewriter", "load_taxonomy"} <= set(cscprog.__all__)
