@@ -60,6 +60,7 @@ from cscprog.manifest import write_manifest
 from cscprog.metrics import score_predictions
 from cscprog.metrics.semantic import SemanticScorer
 from cscprog.runs import FailureLog, ProgressReporter, Runner, failures_path
+from cscprog.runs.engine import ExecutionEngine
 
 __all__ = [
     "CONTEXTS",
@@ -336,6 +337,7 @@ def evaluate(
     program_manifest: dict[str, Any] | None = None,
     command: str = "",
     resume_command: str | None = None,
+    engine: ExecutionEngine | None = None,
 ) -> EvaluationOutcome:
     """Run ``program`` at every supporter turn of ``dialogues``, score it, and write the outputs to ``out_dir``.
 
@@ -355,6 +357,9 @@ def evaluate(
         program_manifest: The compiled program's manifest (from its file), if any.
         command: The command line (for the manifests).
         resume_command: The command that resumes this run (shown when it stops early).
+        engine: Where the program runs (default: threads of this process); e.g. a
+            :class:`cscprog.runs.ray_engine.RayEngine` to spread the dialogues over Ray workers, each with its own
+            runtime built from the active runtime's configuration. The predictions are the same either way.
 
     Returns:
         An :class:`EvaluationOutcome`.
@@ -391,7 +396,7 @@ def evaluate(
               "program": (program_manifest or {}).get("path")}
     runner = Runner(work, output=output, id_field="dialogue_id", many_records=True, concurrency=workers,
                     resume=resume, runtime=current_runtime(), progress=progress, command=command, inputs=inputs,
-                    resume_command=resume_command)
+                    resume_command=resume_command, engine=engine)
     run = runner.run((d.id, d) for d in selected)
     missing = {d.id: "not run: the run stopped before this dialogue" for d in selected}
     missing.update({item: f"not run: {entry.get('error', 'error')}: {entry.get('reason', '')}"

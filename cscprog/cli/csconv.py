@@ -21,6 +21,7 @@ from cscprog.cli.runs import (
     FORMATS,
     ConcurrencyOption,
     DataArgument,
+    EngineOption,
     FormatOption,
     JsonSummaryOption,
     OutputOption,
@@ -45,6 +46,7 @@ def rewrite_command(
     taxonomy: str | None = TaxonomyOption,
     concurrency: int | None = ConcurrencyOption,
     resume: bool = ResumeOption,
+    engine: str | None = EngineOption,
     output_format: str = FormatOption,
     screen: bool = typer.Option(True, "--screen/--no-screen", help="Run the LLM pre-filter."),
     judge: bool = typer.Option(True, "--judge/--no-judge", help="Run the LLM quality judge after rewriting."),
@@ -84,7 +86,7 @@ def rewrite_command(
                    inputs={"raw": str(raw), "dialogues": len(dialogues), "format": output_format, "screen": screen,
                            "judge": judge, "language": language, "taxonomy": tax.name},
                    side_outputs={"dropped": dropped_path}, progress=progress, json_summary=as_json,
-                   loaded_config=loaded_config, context=ctx)
+                   loaded_config=loaded_config, context=ctx, engine=engine)
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)
 
 
@@ -97,6 +99,7 @@ def annotate_command(
     taxonomy: str | None = TaxonomyOption,
     concurrency: int | None = ConcurrencyOption,
     resume: bool = ResumeOption,
+    engine: str | None = EngineOption,
     output_format: str = FormatOption,
     only_missing: bool = typer.Option(False, "--only-missing", help="Keep existing labels; label the rest."),
     rationale: bool = typer.Option(False, "--rationale", help="Store a short rationale with every label."),
@@ -129,5 +132,5 @@ def annotate_command(
     spec = RunSpec(name="annotate", output=output, config=config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(dialogues), "format": output_format,
                            "only_missing": only_missing, "rationale": rationale, "taxonomy": tax.name},
-                   progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx)
+                   progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx, engine=engine)
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)

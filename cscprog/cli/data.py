@@ -46,7 +46,7 @@ def load_for_cli(path: Path, config: Path | None, taxonomy: str | None, skip_inv
 
 @app.command("stats")
 def stats_command(
-    data: Path = typer.Argument(..., help="Dialogue file (released JSON/JSONL, cscprog JSONL, ESConv JSON) or sample:NAME."),
+    data: Path = typer.Argument(..., help="Dialogue file (released, cscprog or ESConv JSON/JSONL) or sample:NAME."),
     config: Path | None = ConfigOption,
     taxonomy: str | None = TaxonomyOption,
     skip_invalid: bool = SkipOption,

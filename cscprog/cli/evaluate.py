@@ -23,7 +23,15 @@ from rich.table import Table
 from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
 from cscprog.cli.data import load_for_cli
-from cscprog.cli.runs import ConcurrencyOption, ProgressOption, ResumeOption, check_choice, command_line
+from cscprog.cli.runs import (
+    ConcurrencyOption,
+    EngineOption,
+    ProgressOption,
+    ResumeOption,
+    check_choice,
+    command_line,
+    run_engine,
+)
 from cscprog.errors import ConfigError
 from cscprog.framework import Taxonomy
 
@@ -79,6 +87,7 @@ def evaluate_command(
     config: Path | None = ConfigOption,
     taxonomy: str | None = TaxonomyOption,
     resume: bool = ResumeOption,
+    engine: str | None = EngineOption,
     progress: str = ProgressOption,
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
 ) -> None:
@@ -96,6 +105,7 @@ def evaluate_command(
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
     dialogues = load_for_cli(data, config, taxonomy, False, False).dialogues
     target = output or _default_output(data, context)
+    chosen_engine = run_engine(engine, loaded_config)
     runtime = Runtime(loaded_config)
     try:
         # stdout carries only our output (one JSON object with --json); DSPy optimizers print progress
@@ -105,7 +115,8 @@ def evaluate_command(
                                concurrency=concurrency, resume=resume, plots=plots,
                                progress=make_progress("evaluate", progress),  # type: ignore[arg-type]
                                data_source=str(data), program_manifest=program_manifest,
-                               command=command_line(ctx), resume_command=command_line(ctx, add_resume=True))
+                               command=command_line(ctx), resume_command=command_line(ctx, add_resume=True),
+                               engine=chosen_engine)
     finally:
         runtime.close()
     result = outcome.result

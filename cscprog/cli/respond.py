@@ -21,6 +21,7 @@ from cscprog.cli.common import ConfigOption, TaxonomyOption, config_and_taxonomy
 from cscprog.cli.data import SkipOption, load_for_cli
 from cscprog.cli.runs import (
     ConcurrencyOption,
+    EngineOption,
     JsonSummaryOption,
     OutputOption,
     ProgressOption,
@@ -109,6 +110,7 @@ def respond_command(
     taxonomy: str | None = TaxonomyOption,
     concurrency: int | None = ConcurrencyOption,
     resume: bool = ResumeOption,
+    engine: str | None = EngineOption,
     skip_invalid: bool = SkipOption,
     progress: str = ProgressOption,
     as_json: bool = JsonSummaryOption,
@@ -142,5 +144,5 @@ def respond_command(
                            "program": str(program) if program else None, "gold_strategy": gold_strategy,
                            "taxonomy": tax.name},
                    id_field="dialogue_id", many_records=True, progress=progress, json_summary=as_json,
-                   loaded_config=loaded_config, context=ctx)
+                   loaded_config=loaded_config, context=ctx, engine=engine)
     execute(spec, items=[(d.id, d) for d in usable], work=work)

@@ -21,6 +21,7 @@ from cscprog.cli.runs import (
     FORMATS,
     ConcurrencyOption,
     DataArgument,
+    EngineOption,
     FormatOption,
     JsonSummaryOption,
     OutputOption,
@@ -91,6 +92,7 @@ def synthesize_command(
     taxonomy: str | None = TaxonomyOption,
     concurrency: int | None = ConcurrencyOption,
     resume: bool = ResumeOption,
+    engine: str | None = EngineOption,
     output_format: str = FormatOption,
     progress: str = ProgressOption,
     as_json: bool = JsonSummaryOption,
@@ -135,7 +137,8 @@ def synthesize_command(
                            "seed": plan_seed, "filter": filter_, "max_utterances": max_utterances,
                            "hard_flow_guard": hard_flow_guard, "language": language, "format": output_format,
                            "taxonomy": tax.name},
-                   side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx)
+                   side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx,
+                   engine=engine)
     execute(spec, items=[(dialogue_id, (dialogue_id, profile, topic)) for dialogue_id, profile, topic in plan],
             work=work)
 
@@ -152,6 +155,7 @@ def judge_command(
     taxonomy: str | None = TaxonomyOption,
     concurrency: int | None = ConcurrencyOption,
     resume: bool = ResumeOption,
+    engine: str | None = EngineOption,
     output_format: str = FormatOption,
     skip_invalid: bool = SkipOption,
     progress: str = ProgressOption,
@@ -178,5 +182,6 @@ def judge_command(
     spec = RunSpec(name="judge", output=output, config=config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(dialogues), "keep_only_passing": keep_only_passing,
                            "format": output_format, "taxonomy": tax.name},
-                   side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx)
+                   side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx,
+                   engine=engine)
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)

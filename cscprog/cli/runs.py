@@ -31,12 +31,14 @@ from cscprog.data.io import released_record
 from cscprog.errors import CscprogError
 from cscprog.framework import Taxonomy
 from cscprog.runs import Runner, make_progress
+from cscprog.runs.engine import ENGINES, ExecutionEngine, make_engine
 from cscprog.runtime import Runtime
 
 __all__ = [
     "FORMATS",
     "ConcurrencyOption",
     "DataArgument",
+    "EngineOption",
     "FormatOption",
     "JsonSummaryOption",
     "OutputOption",
@@ -48,6 +50,7 @@ __all__ = [
     "command_line",
     "dialogue_record",
     "execute",
+    "run_engine",
     "sibling_path",
 ]
 
@@ -61,6 +64,9 @@ FormatOption = typer.Option("cscprog", "--format", help="Dialogue output format:
 ProgressOption = typer.Option("auto", "--progress",
                               help="auto (a bar on a terminal, plain lines otherwise), rich, plain or off.")
 JsonSummaryOption = typer.Option(False, "--json", help="Print the run summary as one JSON object on stdout.")
+EngineOption = typer.Option(None, "--engine",
+                            help="local (threads of this process) or ray (Ray worker processes, on this machine or "
+                                 "the [run] ray_address cluster; pip install \"cscprog[ray]\"); default: [run] engine.")
 
 FORMATS = ("cscprog", "released")
 PROGRESS_MODES = ("auto", "rich", "plain", "off")
@@ -75,6 +81,22 @@ def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
     if value not in choices:
         raise RunOptionError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def run_engine(option: str | None, config: Config) -> ExecutionEngine:
+    """The engine ``--engine`` (or else ``[run] engine``) names, at ``[run] ray_address`` for Ray.
+
+    Raises:
+        RunOptionError: an unknown engine name.
+        EngineUnavailableError: ``ray`` without Ray installed (says how to install it).
+
+    Example:
+        ```python
+        engine = run_engine("ray", load_config())
+        ```
+    """
+    name = check_choice(option if option is not None else config.run.engine, ENGINES, "--engine")
+    return make_engine(name, address=config.run.ray_address)
 
 
 def sibling_path(output: Path, kind: str) -> Path:
@@ -159,6 +181,7 @@ class RunSpec:
         json_summary: Print the summary as JSON on stdout.
         loaded_config: The configuration when the command already loaded it.
         context: The command's ``typer.Context`` (to record the command line and the resume command).
+        engine: ``--engine`` (``local`` or ``ray``), or None for the config's ``[run] engine``.
     """
 
     name: str
@@ -174,6 +197,7 @@ class RunSpec:
     json_summary: bool = False
     loaded_config: Config | None = None
     context: Any = None
+    engine: str | None = None
 
 
 def _echo(text: str) -> None:
@@ -200,6 +224,7 @@ def execute(spec: RunSpec, *, items: Iterable[tuple[str, Any]], work: Callable[[
     ctx = spec.context
     command = command_line(ctx) if ctx is not None else f"cscprog {spec.name}"
     resume_command = command_line(ctx, add_resume=True) if ctx is not None else None
+    engine = run_engine(spec.engine, config)
     runtime = Runtime(config)
     try:
         with runtime.activate():
@@ -219,6 +244,7 @@ def execute(spec: RunSpec, *, items: Iterable[tuple[str, Any]], work: Callable[[
                 inputs={**spec.inputs, "config": str(spec.config) if spec.config else config.source},
                 seed=config.run.seed,
                 resume_command=resume_command,
+                engine=engine,
             )
             result = runner.run(items)
     finally:

@@ -18,6 +18,12 @@ Guarantees:
 * **Concurrent.** ``concurrency`` worker threads; each item runs in a copy of the caller's ``contextvars`` context,
   so ``dspy.context`` settings and the active :class:`cscprog.runtime.Runtime` (its shared rate limiters, budget,
   cache and usage ledger) reach the workers.
+* **Local or distributed, same files.** Where the work runs is an :class:`ExecutionEngine`: threads of this process
+  (:class:`ThreadEngine`, the default) or Ray worker processes on one machine or a cluster
+  (:class:`cscprog.runs.ray_engine.RayEngine`, ``pip install "cscprog[ray]"``), each worker with a runtime built
+  from the same configuration and one shared limiter for the run's rate limits and budget. Results stream back
+  to this process, which writes the outputs, failures and manifest with the same code and guarantees; outputs
+  are byte-identical across engines.
 * **Failures are data.** Any exception of the work function fails that item only: it goes to
   ``<output>.failures.jsonl`` (item id, error type, reason, raw LM text when there is one, secrets redacted), is
   counted, and is retried by the next ``resume`` (inside ``dspy.context(cscprog_retry_round=N)``, N the runs it
@@ -60,6 +66,7 @@ Example:
 
 from __future__ import annotations
 
+from cscprog.runs.engine import EngineUnavailableError, ExecutionEngine, Outcome, make_engine
 from cscprog.runs.failures import FailureLog, describe_failure, failures_path
 from cscprog.runs.items import MAIN_SINK, ItemError, RecordError, Routed, RunInputError, check_items, encode_result
 from cscprog.runs.output import JsonlSink, OutputScan, rewrite_in_order, scan_output
@@ -74,18 +81,22 @@ from cscprog.runs.progress import (
 from cscprog.runs.result import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunResult, manifest_path
 from cscprog.runs.runner import RETRY_ROUND_KEY, Runner, run_items
 from cscprog.runs.stop import StopControl
+from cscprog.runs.threads import ThreadEngine
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EngineUnavailableError",
+    "ExecutionEngine",
     "MAIN_SINK",
     "RETRY_ROUND_KEY",
     "FailureLog",
     "ItemError",
     "JsonlSink",
     "NoProgress",
+    "Outcome",
     "OutputScan",
     "PlainProgress",
     "ProgressReporter",
@@ -97,10 +108,12 @@ __all__ = [
     "RunResult",
     "Runner",
     "StopControl",
+    "ThreadEngine",
     "check_items",
     "describe_failure",
     "encode_result",
     "failures_path",
+    "make_engine",
     "make_progress",
     "manifest_path",
     "rewrite_in_order",

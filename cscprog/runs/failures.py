@@ -121,7 +121,20 @@ class FailureLog:
 
     def record(self, item_id: str, error: BaseException, round_: int = 1) -> dict[str, Any]:
         """Append the failure of ``item_id`` in its ``round_``-th failing run (flushed at once); return the record."""
-        entry = describe_failure(item_id, error, self.secrets, round_)
+        return self.add(describe_failure(item_id, error, self.secrets, round_), round_)
+
+    def add(self, entry: dict[str, Any], round_: int = 1) -> dict[str, Any]:
+        """Append a failure already described (by :func:`describe_failure`, possibly in another process).
+
+        The record is redacted again with this log's secrets and gets ``round_``; returns what was written.
+
+        Example:
+            ```python
+            log.add(describe_failure("d-3", error), round_=2)
+            ```
+        """
+        entry = redact({**entry, "round": round_}, self.secrets)
+        item_id = str(entry["item_id"])
         self.latest[item_id] = entry
         self.count += 1
         if self._handle is None:

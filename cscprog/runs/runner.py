@@ -1,37 +1,32 @@
-"""The runner: items through a work function on worker threads, into a resumable JSONL output.
+"""The runner: items through a work function, on an execution engine, into a resumable JSONL output.
 
 See :mod:`cscprog.runs` for the guarantees and an example. One :class:`Runner` is one run over one output: the
-main thread owns the files (appends, failures, the final ordering, the manifest) and the progress display;
-``concurrency`` daemon worker threads call the work function, each item inside a copy of the caller's
-``contextvars`` context, which carries ``dspy.settings`` overrides (``dspy.context``, the active
-:class:`cscprog.runtime.Runtime` with its shared rate limiters, budget, cache and ledger) into the workers the way
-``dspy.Parallel`` does, while keeping what one item changes from leaking into another.
+main thread owns the files (appends, failures, the final ordering, the manifest) and the progress display; an
+:class:`cscprog.runs.engine.ExecutionEngine` runs the work function and hands each finished item back:
+:class:`cscprog.runs.threads.ThreadEngine` on ``concurrency`` threads of this process (the default), or
+:class:`cscprog.runs.ray_engine.RayEngine` in Ray worker processes. Whatever the engine, the same code below
+writes the outputs, records failures, orders the files and writes the manifest.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dspy
-
-from cscprog.lm.budget import BudgetExceeded
 from cscprog.lm.invoke import RETRY_ROUND_KEY
 from cscprog.manifest import MANIFEST_FORMAT, build_manifest, redact, secret_values, write_manifest
+from cscprog.runs.engine import ExecutionEngine, Outcome, RunJob, budget_stop_reason
 from cscprog.runs.failures import FailureLog, failures_path
-from cscprog.runs.items import MAIN_SINK, RunInputError, check_items, encode_result
+from cscprog.runs.items import MAIN_SINK, RunInputError, check_items
 from cscprog.runs.output import JsonlSink, remove_stale_temporaries, rewrite_in_order, scan_output
 from cscprog.runs.progress import NoProgress, ProgressReporter, ProgressState
 from cscprog.runs.result import RunResult, manifest_path
 from cscprog.runs.stop import StopControl
+from cscprog.runs.threads import ThreadEngine
 
 if TYPE_CHECKING:
     from cscprog.runtime import Runtime
@@ -44,25 +39,6 @@ _POLL = 0.2
 _COST_EVERY = 0.25
 
 WorkFn = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    item_id: str
-    sink: str = MAIN_SINK
-    data: bytes = b""
-    error: BaseException | None = None
-
-
-def _budget_error(error: BaseException) -> BudgetExceeded | None:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, BudgetExceeded):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 class Runner:
@@ -89,6 +65,9 @@ class Runner:
         resume_command: The exact command that resumes the run (shown when it stops early).
         grace_seconds: After a stop request, how long running items may take to finish before they are abandoned.
         manifest_extra: More JSON-able data for the manifest (under ``extra``).
+        engine: Where the work runs (default: a :class:`cscprog.runs.threads.ThreadEngine`, threads of this
+            process); e.g. a :class:`cscprog.runs.ray_engine.RayEngine`. Outputs, failures, ordering and the
+            manifest are the same whatever the engine.
 
     Attributes:
         stop: The run's :class:`cscprog.runs.stop.StopControl` (fresh for each :meth:`run`); another thread may
@@ -120,6 +99,7 @@ class Runner:
         resume_command: str | None = None,
         grace_seconds: float = 5.0,
         manifest_extra: dict[str, Any] | None = None,
+        engine: ExecutionEngine | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -146,8 +126,8 @@ class Runner:
         self.resume_command = resume_command
         self.grace_seconds = grace_seconds
         self.manifest_extra = dict(manifest_extra or {})
+        self.engine = engine if engine is not None else ThreadEngine()
         self.stop = StopControl()
-        self._lock = threading.Lock()
         self._cost_at = 0.0
         self._cost: tuple[int | None, int | None, float | None, int] = (None, None, None, 0)
 
@@ -263,31 +243,18 @@ class Runner:
 
     def _loop(self, pending: list[tuple[str, Any]], sinks: dict[str, JsonlSink], failures: FailureLog,
               result: RunResult, finished: dict[str, set[str]], runtime: Runtime | None) -> None:
-        results: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
-        cursor = {"next": 0}
-        parent = contextvars.copy_context()
         rounds = failures.rounds()
-
-        def worker() -> None:
-            while True:
-                with self._lock:
-                    if self.stop.requested.is_set() or cursor["next"] >= len(pending):
-                        return
-                    item_id, payload = pending[cursor["next"]]
-                    cursor["next"] += 1
-                results.put(parent.copy().run(self._attempt, item_id, payload, rounds.get(item_id, 0)))
-
-        threads = [threading.Thread(target=worker, name=f"cscprog-run-{index}", daemon=True)
-                   for index in range(min(self.concurrency, len(pending)))]
-        for thread in threads:
-            thread.start()
+        job = RunJob(pending=pending, work=self.work, rounds=rounds, id_field=self.id_field,
+                     sinks=frozenset(self.sinks), many_records=self.many_records, concurrency=self.concurrency,
+                     stop=self.stop, runtime=runtime)
+        engine = self.engine
         handled = 0
         deadline: float | None = None
         try:
+            engine.start(job)
             while handled < len(pending):
                 if self.stop.requested.is_set():
-                    with self._lock:
-                        started = cursor["next"]
+                    started = engine.started
                     if handled >= started or self.stop.abandon.is_set():
                         break
                     if deadline is None:
@@ -299,9 +266,8 @@ class Runner:
                         )
                     elif time.monotonic() >= deadline:
                         break
-                try:
-                    outcome = results.get(timeout=_POLL)
-                except queue.Empty:
+                outcome = engine.next(_POLL)
+                if outcome is None:
                     self.progress.update(self._state(result, runtime))
                     continue
                 handled += 1
@@ -313,37 +279,26 @@ class Runner:
         except BaseException as error:
             self.stop.request(f"stopped by an error: {type(error).__name__}: {error}")
             raise
+        finally:
+            engine.close(abandon=handled < engine.started)
 
-    def _attempt(self, item_id: str, payload: Any, failed_rounds: int) -> _Outcome:
-        try:
-            if failed_rounds:
-                with dspy.context(**{RETRY_ROUND_KEY: failed_rounds}):
-                    value = self.work(payload)
-            else:
-                value = self.work(payload)
-            sink, data = encode_result(value, item_id, id_field=self.id_field, sinks=frozenset(self.sinks),
-                                       many_records=self.many_records)
-        except Exception as error:  # every failure of the work is recorded, never lost
-            logger.debug("item %r failed", item_id, exc_info=True)
-            budget = _budget_error(error)
-            if budget is not None:  # stop here, before this worker or another takes the next item
-                self.stop.request(f"budget exceeded ({budget.limit}): {budget}")
-            return _Outcome(item_id, error=error)
-        return _Outcome(item_id, sink=sink, data=data)
-
-    def _handle(self, outcome: _Outcome, sinks: dict[str, JsonlSink], failures: FailureLog, result: RunResult,
+    def _handle(self, outcome: Outcome, sinks: dict[str, JsonlSink], failures: FailureLog, result: RunResult,
                 finished: dict[str, set[str]], round_: int) -> None:
-        error = outcome.error
-        if error is None:
+        if outcome.ok:
             sinks[outcome.sink].append(outcome.data)
             finished[outcome.sink].add(outcome.item_id)
             result.done += 1
             return
-        budget = _budget_error(error)
-        if budget is not None:
-            self.stop.request(f"budget exceeded ({budget.limit}): {budget}")
+        reason = outcome.budget_stop
+        if reason is None and outcome.error is not None:
+            reason = budget_stop_reason(outcome.error)
+        if reason is not None:
+            self.stop.request(reason)
             return
-        failures.record(outcome.item_id, error, round_)
+        if outcome.failure is not None:
+            failures.add(outcome.failure, round_)
+        elif outcome.error is not None:
+            failures.record(outcome.item_id, outcome.error, round_)
         result.failed += 1
 
     # --- reporting -----------------------------------------------------------------------------------------------
@@ -351,8 +306,10 @@ class Runner:
         now = time.monotonic()
         if runtime is not None and now - self._cost_at >= _COST_EVERY:
             self._cost_at = now
-            total = runtime.usage()["total"]
-            self._cost = (total["live_calls"], total["cache_hits"], total["cost_usd"], total["unknown_cost_calls"])
+            usage = self.engine.usage(runtime)
+            total = usage["total"] if usage else {}
+            self._cost = (total.get("live_calls"), total.get("cache_hits"), total.get("cost_usd"),
+                          total.get("unknown_cost_calls", 0))
         live, hits, cost, unknown = self._cost
         return ProgressState(total=result.total, skipped=result.skipped, done=result.done,
                              failed=result.failed, live_calls=live, cache_hits=hits,
@@ -363,13 +320,14 @@ class Runner:
         outputs: dict[str, Any] = {name: str(path) for name, path in self.sinks.items()}
         outputs["failures"] = str(self.failures_path) if self.failures_path.exists() else None
         run = {**result.as_dict(), "concurrency": self.concurrency, "id_field": self.id_field,
-               "resumed": self.resume}
+               "resumed": self.resume, "engine": self.engine.describe()}
         seed = self.seed
         if seed is None and runtime is not None:
             seed = runtime.config.run.seed
         if runtime is not None:
             manifest = build_manifest(runtime, command=self.command, inputs=self.inputs, outputs=outputs,
                                       seed=seed, started=started, extra=self.manifest_extra or None)
+            manifest.update(self.engine.manifest_sections())
         else:
             finished = time.time()
             manifest = {"format": MANIFEST_FORMAT, "command": self.command, "inputs": self.inputs,
