@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from cscprog.lm.embedded import (
     LlamaEngine,
     _chat_messages,
     build_local_lm,
+    default_threads,
     json_schema_of,
     recommended_adapter,
 )
@@ -62,6 +64,11 @@ def test_engines_over_one_file_share_one_model(fake_gguf: Path):
         LlamaEngine(fake_gguf.parent / ".." / fake_gguf.parent.name / fake_gguf.name),
     )
     assert first._model is second._model
+
+
+def test_default_threads_leave_a_core_free():
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    assert default_threads() == max(1, cores - 1)
 
 
 def test_request_translation():
@@ -128,7 +135,7 @@ def test_predict_with_literal_output_parses(local_lm: dspy.LM):
         prediction = dspy.Predict(Triage)(message="My credit card was stolen an hour ago, please block it now!")
     assert prediction.topic in ("card", "loan", "account", "other")
     assert isinstance(prediction.urgent, bool)
-    assert local_lm.model == "local/qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert local_lm.model == MODEL
     assert local_lm.history[-1]["usage"]["prompt_tokens"] > 0
 
 
@@ -139,8 +146,11 @@ def test_sync_and_async_calls(local_lm: dspy.LM):
     assert sync == asynchronous and sync[0].strip()
 
 
+MODEL = "local/qwen2.5-coder-0.5b-instruct-q4_k_m"
+
+
 def _ask(system: str, user: str, **config) -> Request:
-    return Request(model="local/qwen2.5-coder-0.5b-instruct-q4_k_m", system=system, messages=(Message.user(user),), config=Config(**config))
+    return Request(model=MODEL, system=system, messages=(Message.user(user),), config=Config(**config))
 
 
 def _text(response) -> str:
