@@ -7,7 +7,8 @@ It reads ``/proc/self/status`` (no psutil) when the run has finished 200 dialogu
 tenth of the run for the curve: peak RSS (``VmHWM``), current RSS split into anonymous memory (the Python heap)
 and file-backed pages (the SQLite files diskcache maps), plus what the likely holders contain: DSPy's global
 history (``dspy.clients.base_lm.GLOBAL_HISTORY``, capped at 10,000 calls), the cache's in-memory layer (an LRU of
-4,096 entries), the per-module histories and SQLite's own heap (``sqlite3_memory_used()`` through ctypes: diskcache's
+4,096 entries), the per-module histories, DSPy's ``settings.trace`` (the last 10,000 predictor calls with their
+inputs and predictions) and SQLite's own heap (``sqlite3_memory_used()`` through ctypes: diskcache's
 per-thread, per-shard page caches, which tracemalloc cannot see). At the two measuring points it estimates the bytes
 each Python holder keeps (a walk over the objects it references) and, with ``--trace``, lists the allocation sites
 that grew the most between them (tracemalloc; slower).
@@ -50,7 +51,7 @@ from cscprog.runtime import Runtime  # noqa: E402
 HISTORY: dict[str, dict[str, Any]] = {
     "dspy-default": {},
     "last-only": {"max_history_size": 1},
-    "off": {"disable_history": True},
+    "off": {"disable_history": True, "trace": None},
 }
 """``dspy.context`` overrides to try against the history growth (``--history``)."""
 
@@ -154,6 +155,7 @@ class MemoryProbe:
             **status,
             "history": len(base_lm.GLOBAL_HISTORY),
             "module_history": len(self.simulator.history) + sum(histories.values()),
+            "trace": len(dspy.settings.trace or ()),
             "lru": len(self.runtime.cache._memory),
             "sqlite": sqlite_bytes(),
             "calls": self.runtime.usage()["total"]["live_calls"],
@@ -164,6 +166,7 @@ class MemoryProbe:
             self.holders[done] = {
                 "dspy GLOBAL_HISTORY": (*deep_size(base_lm.GLOBAL_HISTORY, seen), len(base_lm.GLOBAL_HISTORY)),
                 "+ module histories beyond it": (*deep_size(modules, seen), sum(len(h) for h in modules)),
+                "+ dspy settings.trace": (*deep_size(dspy.settings.trace, seen), len(dspy.settings.trace or ())),
                 "cache memory layer (LRU)": (*deep_size(self.runtime.cache._memory, seen),
                                              len(self.runtime.cache._memory)),
                 "SQLite (diskcache page caches)": (sqlite_bytes(), 0, 0),
@@ -184,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=None, help="dialogues (default 2000; quick 600)")
     parser.add_argument("--trace", action="store_true", help="tracemalloc: allocation sites that grew (slower)")
     parser.add_argument("--history", choices=tuple(HISTORY), default="dspy-default",
-                        help="DSPy history settings for the run: dspy-default, last-only (max_history_size=1: each LM "
-                             "and module keeps its last call) or off (disable_history=True)")
+                        help="DSPy settings for the run: dspy-default, last-only (max_history_size=1: each LM and "
+                             "module keeps its last call) or off (disable_history=True, trace=None)")
     args = parser.parse_args(argv)
     total = args.n or (600 if args.quick else 2000)
     if total <= FIRST:
@@ -229,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RSS before the run {baseline['VmRSS'] / _MB:.1f} MB (anon {baseline['RssAnon'] / _MB:.1f}, file "
           f"{baseline['RssFile'] / _MB:.1f}); peak before {baseline['VmHWM'] / _MB:.1f} MB")
     print(f"  {'done':>6} {'s':>5} {'peak RSS':>9} {'RSS':>8} {'anon':>8} {'file':>7} {'dspy hist':>9} "
-          f"{'mod hist':>8} {'LRU':>5} {'sqlite':>7}   (MB; histories and LRU in entries)")
+          f"{'mod hist':>8} {'trace':>6} {'LRU':>5} {'sqlite':>7}   (MB; histories, trace and LRU in entries)")
     for row in probe.rows:
         print(f"  {row['done']:>6} {row['seconds']:>5.0f} {row['VmHWM'] / _MB:>9.1f} {row['VmRSS'] / _MB:>8.1f} "
               f"{row['RssAnon'] / _MB:>8.1f} {row['RssFile'] / _MB:>7.1f} {row['history']:>9} "
-              f"{row['module_history']:>8} {row['lru']:>5} {row['sqlite'] / _MB:>7.1f}")
+              f"{row['module_history']:>8} {row['trace']:>6} {row['lru']:>5} {row['sqlite'] / _MB:>7.1f}")
     first, last = rows[FIRST], rows[total]
     ratio = last["VmHWM"] / first["VmHWM"]
     own_first, own_last = first["VmHWM"] - baseline["VmRSS"], last["VmHWM"] - baseline["VmRSS"]

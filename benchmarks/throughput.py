@@ -197,19 +197,25 @@ def synthesis_runner(
     *,
     max_utterances: int,
     progress: ProgressReporter | None = None,
-    runner_class: type[Runner] = Runner,
     simulator: RolePlaySimulator | None = None,
+    profiles: list[cProfile.Profile] | None = None,
 ) -> Runner:
-    """A runner of ``RolePlaySimulator`` dialogues into ``output``, as ``cscprog synthesize`` sets one up."""
+    """A runner of ``RolePlaySimulator`` dialogues into ``output``, as ``cscprog synthesize`` sets one up.
+
+    With ``profiles``, every item's work is profiled on its worker thread and the profile added to that list.
+    """
     simulator = simulator if simulator is not None else RolePlaySimulator(max_utterances=max_utterances)
 
     def work(payload: tuple[str, Profile, str]) -> dict[str, Any]:
         dialogue_id, profile, topic = payload
-        return simulator(profile=profile, topic=topic, dialogue_id=dialogue_id).dialogue.to_json()
+        if profiles is None:
+            return simulator(profile=profile, topic=topic, dialogue_id=dialogue_id).dialogue.to_json()
+        with _profiled(profiles):
+            return simulator(profile=profile, topic=topic, dialogue_id=dialogue_id).dialogue.to_json()
 
-    return runner_class(work, output=output, concurrency=concurrency, runtime=runtime,
-                        progress=progress if progress is not None else NoProgress(),
-                        command="benchmarks/throughput.py", inputs={"benchmark": "throughput"})
+    return Runner(work, output=output, concurrency=concurrency, runtime=runtime,
+                  progress=progress if progress is not None else NoProgress(),
+                  command="benchmarks/throughput.py", inputs={"benchmark": "throughput"})
 
 
 def rich_progress() -> tuple[RichProgress, Any]:
@@ -292,16 +298,6 @@ def record_calls(url: str, plan: list[tuple[str, Profile, str]], work: Path,
 # --- profiling -----------------------------------------------------------------------------------------------------
 
 
-class _ProfiledRunner(Runner):
-    """A runner whose every item (on the worker threads) is profiled in thread CPU time."""
-
-    profiles: list[cProfile.Profile]
-
-    def _attempt(self, item_id: str, payload: Any, failed_rounds: int) -> Any:
-        with _profiled(self.profiles):
-            return super()._attempt(item_id, payload, failed_rounds)
-
-
 @contextlib.contextmanager
 def _profiled(profiles: list[cProfile.Profile]) -> Iterator[None]:
     """Profile the block in this thread's CPU time (cProfile is per thread); the profile joins ``profiles``."""
@@ -378,10 +374,10 @@ def _profile_ours(url: str, plan: list[tuple[str, Profile, str]], work: Path, ta
     """Profiles of every thread of one cscprog synthesis of ``plan``, and its live calls."""
     runtime = runtime_for(url, "native", work / f"cache-profile-{tag}", concurrency)
     progress, sink = rich_progress()
-    runner = synthesis_runner(runtime, work / f"out-profile-{tag}.jsonl", concurrency, max_utterances=max_utterances,
-                              progress=progress, runner_class=_ProfiledRunner)
     main_profile = cProfile.Profile(time.thread_time)  # the runner's main thread: appends, ordering, progress
-    runner.profiles = [main_profile]  # type: ignore[attr-defined]
+    profiles = [main_profile]
+    runner = synthesis_runner(runtime, work / f"out-profile-{tag}.jsonl", concurrency, max_utterances=max_utterances,
+                              progress=progress, profiles=profiles)
     items = [(dialogue_id, (dialogue_id, profile, topic)) for dialogue_id, profile, topic in plan]
     main_profile.enable()
     try:
@@ -391,7 +387,7 @@ def _profile_ours(url: str, plan: list[tuple[str, Profile, str]], work: Path, ta
         runtime.close()
         sink.close()
     _check(result, len(plan))
-    return runner.profiles, runtime.usage()["total"]["live_calls"]  # type: ignore[attr-defined]
+    return profiles, runtime.usage()["total"]["live_calls"]
 
 
 def _profile_bare(url: str, calls: list[tuple[dspy.Predict, dict[str, Any]]],
