@@ -96,6 +96,8 @@ def test_every_stage_produces_its_outputs_and_a_second_run_replays_from_the_cach
     assert (decisions["raw-004"]["stage"], decisions["raw-004"]["rule"]) == ("prefilter", "min_pairs")
     assert (decisions["raw-011"]["stage"], decisions["raw-011"]["rule"]) == ("prefilter", "substantive")
     assert decisions["raw-001"]["kept"] and [d.id for d in result.csconv.kept] == ["raw-001"]
+    rewrites = [r for r in lms["rewriter"].engine.requests if r.outputs == ("rewritten",)]
+    assert rewrites and {r.max_tokens for r in rewrites} == {result.plan.rewrite_max_tokens}
     annotated = result.csconv.annotations[0]["turns"]
     assert [turn["classifier"] for turn in annotated] == ["Greeting", "Problem Refinement", "Problem Refinement"]
     # 2. synthesized, capped, judged
@@ -224,7 +226,7 @@ def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_confi
     prepared, notes = demo_config(config, tmp_path / "demo")
     assert prepared.lm.local_model_size == "0.5b" and prepared.lm.local_threads is None
     assert (prepared.lm.max_tokens, prepared.lm_for("judge").max_tokens, prepared.lm_for("rewriter").max_tokens) \
-        == (160, 384, 512)
+        == (96, 384, 96)
     assert Path(prepared.lm.local_model_path).parent == tmp_path / "shared" / "models"
     assert prepared.cache.path == tmp_path / "shared"  # set explicitly: the demo shares it
     assert any("0.5b" in note for note in notes)

@@ -36,11 +36,12 @@ SPLIT_SALT = "cscprog-demo"
 
 SPLITS = {"train": 0.6, "dev": 0.2, "test": 0.2}
 
-LOCAL_MAX_TOKENS = {"judge": 384, "rewriter": 512}
-"""Completion limits of the embedded model's roles in the demo when none is configured (others: 160). A small
-model at temperature 0 sometimes repeats itself until the limit; these bound that cost while leaving room for
-the judge's five verdicts and the rewriter's whole dialogue."""
-LOCAL_DEFAULT_MAX_TOKENS = 160
+LOCAL_MAX_TOKENS = {"judge": 384}
+"""Completion limits of the embedded model's roles in the demo when none is configured (others:
+:data:`LOCAL_DEFAULT_MAX_TOKENS`). A small model at temperature 0 often repeats itself until the limit (decoding
+runs at 5-10 tokens a second on two cores); low limits bound that cost while leaving room for the judge's five
+verdicts. The rewrite has its own limit (:attr:`DemoPlan.rewrite_max_tokens`)."""
+LOCAL_DEFAULT_MAX_TOKENS = 96
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class DemoPlan:
         train_positions: Supporter turns kept per training dialogue (short demos keep prompts small).
         demos: Labeled demos per predictor in the compiled program.
         attempts: Attempts per LM call at a usable output (parse failures, invalid labels).
+        rewrite_max_tokens: Completion limit of the rewrite call, which writes a whole dialogue (the rewriter
+            role's limit applies to its screen call).
 
     Example:
         ```python
@@ -72,12 +75,13 @@ class DemoPlan:
     synthesize: int = 2
     max_utterances: int = 3
     language: str = "en"
-    dev_dialogues: int = 2
+    dev_dialogues: int = 1
     test_dialogues: int = 2
     positions: int = 2
     train_positions: int = 3
     demos: int = 3
     attempts: int = 2
+    rewrite_max_tokens: int = 640
 
     def __post_init__(self) -> None:
         if not self.raw_ids:
@@ -87,7 +91,7 @@ class DemoPlan:
         if self.max_utterances < 2:
             raise ValueError(f"max_utterances must be >= 2, got {self.max_utterances}")
         for name in ("classify_turns", "synthesize", "dev_dialogues", "test_dialogues", "positions",
-                     "train_positions", "demos", "attempts"):
+                     "train_positions", "demos", "attempts", "rewrite_max_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

@@ -117,21 +117,26 @@ def _run(ctx: DemoContext, name: str, items: Iterable[tuple[str, Any]], work: Ca
     return StageRun(name, output, result, _read_jsonl(output), failures)
 
 
-class _ChatFormat(dspy.Module):
-    """Calls a predictor under DSPy's ChatAdapter (no JSON fallback).
+class _RewriteCall(dspy.Module):
+    """Calls the rewrite predictor with its own completion limit and, on the embedded model, DSPy's ChatAdapter.
 
-    Used for the rewrite on the embedded model only: the JSON adapter's grammar for a typed list of turns makes
-    llama.cpp sample about one token a second on two cores, while free text is many times faster.
+    The rewrite writes a whole dialogue, so it gets more room than the rewriter role's other call (the screen).
+    On the embedded model the JSON adapter's grammar for a typed list of turns makes llama.cpp sample about one
+    token a second on two cores, while free text is many times faster; parse failures are retried by ``invoke``.
     """
 
-    def __init__(self, predictor: dspy.Predict) -> None:
+    def __init__(self, predictor: dspy.Predict, max_tokens: int, *, chat: bool) -> None:
         super().__init__()
         self.predictor = predictor
-        self.adapter = dspy.ChatAdapter(use_json_adapter_fallback=False)
+        self.max_tokens = max_tokens
+        self.adapter = dspy.ChatAdapter(use_json_adapter_fallback=False) if chat else None
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
+        config = {"max_tokens": self.max_tokens}
+        if self.adapter is None:
+            return self.predictor(**inputs, config=config)
         with dspy.context(adapter=self.adapter):
-            return self.predictor(**inputs)
+            return self.predictor(**inputs, config=config)
 
 
 # --- 1. CSConv-style: rewrite and annotate ------------------------------------------------------------------------
@@ -159,8 +164,8 @@ def csconv_stage(ctx: DemoContext) -> CsconvOutcome:
     if unknown:
         raise ValueError(f"unknown raw sample id(s) {unknown}; the raw sample has {sorted(raw)}")
     rewriter = Rewriter(ctx.taxonomy, language=plan.language, attempts=plan.attempts)
-    if ctx.runtime.settings("rewriter").is_local:
-        rewriter.rewrite = _ChatFormat(rewriter.rewrite)
+    rewriter.rewrite = _RewriteCall(rewriter.rewrite, plan.rewrite_max_tokens,
+                                    chat=ctx.runtime.settings("rewriter").is_local)
 
     def rewrite_one(dialogue: Dialogue) -> dict[str, Any]:
         result = rewriter(dialogue=dialogue)
