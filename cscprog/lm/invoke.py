@@ -15,9 +15,10 @@
 
 The rollout is applied as ``lm.copy(rollout_id=k, temperature=1.0)`` in the DSPy context, which gives
 exactly the cache key of ``predictor(..., config={"rollout_id": k, "temperature": 1.0})`` and also works
-for modules that do not forward ``config``. Each attempt runs on its own copy of the LM, so the raw text
-is read from that copy's private history (no mix-up between threads); the role LM's own ``history`` therefore
-stays empty: inspect calls with ``dspy.inspect_history()``.
+for modules that do not forward ``config``. Each attempt runs on its own copy of the LM, and the raw text is
+captured by a callback on that copy (no mix-up between threads, and it works with DSPy's history disabled, as
+runs disable it); the role LM's own ``history`` therefore stays empty: inspect calls with
+``dspy.inspect_history()``.
 
 Example:
     ```python
@@ -43,6 +44,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dspy
+from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError, is_retryable_lm_error
 
 from cscprog.config import LMSettings
@@ -111,17 +113,28 @@ def _truncate(text: str | None) -> str | None:
     return text if len(text) <= RAW_TEXT_LIMIT else text[:RAW_TEXT_LIMIT] + "...[truncated]"
 
 
-def _last_text(lm: Any) -> str | None:
-    history = getattr(lm, "history", None) or []
-    if not history:
+def _output_text(outputs: Any) -> str | None:
+    """The first completion's text of an LM call's outputs (a list of strings or dicts, or an lm15 response)."""
+    if outputs is None:
         return None
-    outputs = history[-1].get("outputs") or []
-    if not outputs:
-        return None
-    first = outputs[0]
-    if isinstance(first, dict):
-        return str(first.get("text") or "")
-    return str(first)
+    if isinstance(outputs, list):
+        if not outputs:
+            return None
+        first = outputs[0]
+        return str(first.get("text") or "") if isinstance(first, dict) else str(first)
+    text = getattr(outputs, "text", None)
+    return str(text) if text is not None else None
+
+
+class _TextCapture(BaseCallback):
+    """Keeps the raw text of the last LM call made by the one LM copy it is attached to."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def on_lm_end(self, call_id: str, outputs: Any, exception: BaseException | None = None) -> None:
+        if exception is None:
+            self.text = _output_text(outputs)
 
 
 class _Call:
@@ -144,6 +157,7 @@ class _Call:
         self.transient = 0
         self.reason = ""
         self.raw: str | None = None
+        self.capture = _TextCapture()
 
     @contextlib.contextmanager
     def context(self) -> Iterator[Any]:
@@ -155,6 +169,8 @@ class _Call:
                 return
             rollout = self.first_rollout + self.attempt
             copy = lm.copy(rollout_id=rollout, temperature=1.0) if rollout else lm.copy()
+            self.capture.text = None
+            copy.callbacks = [*(getattr(copy, "callbacks", None) or []), self.capture]
             with dspy.context(lm=copy):
                 yield copy
 
@@ -171,7 +187,7 @@ class _Call:
     def on_error(self, error: BaseException, lm: Any) -> float | None:
         """Classify a failed attempt: seconds to wait before retrying, or None to stop. Raises when fatal."""
         if isinstance(error, AdapterParseError):
-            self.raw = error.lm_response if isinstance(error.lm_response, str) else _last_text(lm)
+            self.raw = error.lm_response if isinstance(error.lm_response, str) else self.capture.text
             return self._next_attempt("parse", f"output did not parse ({error.adapter_name})", lm)
         if isinstance(error, Exception) and is_retryable_lm_error(error) and self.transient < self.max_transient():
             delay = backoff_delay(self.transient, getattr(error, "retry_after", None))
@@ -190,7 +206,7 @@ class _Call:
         reason = self.validate(prediction)
         if not reason:
             return True
-        self.raw = _last_text(lm)
+        self.raw = self.capture.text
         self._next_attempt("invalid", str(reason), lm)
         return False
 

@@ -108,6 +108,14 @@ def budget_stop_reason(error: BaseException) -> str | None:
     return None if budget is None else f"budget exceeded ({budget.limit}): {budget}"
 
 
+ITEM_DSPY_SETTINGS: dict[str, Any] = {"disable_history": True, "trace": None}
+"""DSPy settings every item of a run works under. DSPy keeps each call (prompt, messages, full response) in a
+global history, in every calling module's history and in ``settings.trace``, up to 10,000 entries each: over a
+long run that is hundreds of MB held for nothing (measured: 127 MB at 200 synthesized dialogues, 379 MB at 2,000).
+Runs record what they need themselves (outputs, failures with the raw text, the usage ledger, the cache), so
+items run with history and trace off; a DSPy optimizer run inside an item still sets up its own trace."""
+
+
 def attempt_item(work: WorkFn, item_id: str, payload: Any, failed_rounds: int, *, id_field: str,
                  sinks: frozenset[str], many_records: bool) -> Outcome:
     """Run ``work(payload)`` once and encode its records; any exception becomes a failed :class:`Outcome`.
@@ -118,6 +126,7 @@ def attempt_item(work: WorkFn, item_id: str, payload: Any, failed_rounds: int, *
         payload: The item's payload.
         failed_rounds: How many runs in a row this item failed in before (0: never); when positive the work runs
             inside ``dspy.context(cscprog_retry_round=N)`` so the LM layer asks for fresh samples.
+            The work always runs with :data:`ITEM_DSPY_SETTINGS`.
         id_field: The record field holding the item id.
         sinks: The names of the run's outputs.
         many_records: Whether an item may write several records.
@@ -129,11 +138,9 @@ def attempt_item(work: WorkFn, item_id: str, payload: Any, failed_rounds: int, *
         assert outcome.ok and outcome.data == b'{"id": "a", "n": 1}\\n'
         ```
     """
+    settings = {**ITEM_DSPY_SETTINGS, RETRY_ROUND_KEY: failed_rounds} if failed_rounds else ITEM_DSPY_SETTINGS
     try:
-        if failed_rounds:
-            with dspy.context(**{RETRY_ROUND_KEY: failed_rounds}):
-                value = work(payload)
-        else:
+        with dspy.context(**settings):
             value = work(payload)
         sink, data = encode_result(value, item_id, id_field=id_field, sinks=sinks, many_records=many_records)
     except Exception as error:  # every failure of the work is recorded, never lost

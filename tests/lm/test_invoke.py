@@ -184,6 +184,14 @@ def test_validation_failure_is_never_a_silent_default(tmp_path):
     assert lm.engine.calls == 2
 
 
+def test_raw_text_is_kept_with_dspy_history_off(tmp_path):
+    lm = scripted_lm(lambda field, request: "Shrug")
+    runtime = scripted_runtime(tmp_path, lm)
+    with runtime.activate(), dspy.context(disable_history=True), pytest.raises(GenerationFailure) as caught:
+        invoke(qa(), role="classifier", attempts=2, validate=label_validator, question="q")
+    assert caught.value.raw_text == "[[ ## answer ## ]]\nShrug\n\n[[ ## completed ## ]]"
+
+
 def test_raw_text_is_truncated(tmp_path):
     lm = scripted_lm(lambda field, request: "x" * 10_000)
     runtime = scripted_runtime(tmp_path, lm)

@@ -284,6 +284,25 @@ def test_dspy_context_reaches_workers_and_does_not_leak(tmp_path: Path) -> None:
     assert seen == [(marker, None)] * 12
 
 
+def test_items_run_with_dspy_history_and_trace_off_so_memory_stays_flat(tmp_path: Path) -> None:
+    from dspy.clients.base_lm import GLOBAL_HISTORY
+
+    from cscprog.testing import scripted_lm
+
+    lm = scripted_lm(lambda field, request: "fine")
+    predict = dspy.Predict("question -> answer")
+    before = len(GLOBAL_HISTORY)
+
+    def work(payload: int) -> dict:
+        assert dspy.settings.disable_history and dspy.settings.trace is None
+        return {"id": f"item-{payload:04d}", "answer": predict(question=str(payload)).answer}
+
+    with dspy.context(lm=lm):
+        result = run_items(_items(6), work, output=tmp_path / "o.jsonl", concurrency=2)
+        assert result.done == 6 and not dspy.settings.disable_history  # the caller's settings are untouched
+    assert len(GLOBAL_HISTORY) == before and lm.history == [] and predict.history == []
+
+
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     started = threading.Event()
