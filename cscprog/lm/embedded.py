@@ -19,8 +19,9 @@ cache that keeps this fast), so the same request gives the same text. One conseq
 ``seed`` with the rollout (``lm.copy(rollout_id=k, seed=k, temperature=1.0)``) to get different samples.
 
 Speed: llama.cpp's AMX kernels crash on some CPUs, so on AMX machines weight repacking is turned off
-(:func:`_default_model_params`). Unless ``local_threads`` says otherwise, llama.cpp gets every core but one
-(:func:`default_threads`): its OpenMP workers spin, and one descheduled worker stalls every step.
+(:func:`_default_model_params`). Unless ``local_threads`` says otherwise, llama.cpp gets every core that no other
+work keeps busy when the model is created (:func:`default_threads`): its OpenMP workers spin, and one
+descheduled worker stalls every step.
 
 Example:
     ```python
@@ -111,23 +112,74 @@ def llama_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def default_threads() -> int:
-    """llama.cpp threads when ``local_threads`` is unset: every usable core but one, at least one.
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
-    llama.cpp's OpenMP workers spin at each step; when one is descheduled the others wait, so using every core
-    collapses under any other load. Measured on a busy 2-core VM (1.5B, DSPy calls of ~600 prompt tokens):
-    2 threads 130 s a call, 1 thread 33 s.
+
+def _cpu_times(stat: Path) -> tuple[float, float] | None:
+    """(busy, total) jiffies of all CPUs from ``/proc/stat``; None when unreadable."""
+    try:
+        fields = stat.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    values = [float(v) for v in fields[1:9]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0.0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def busy_cores(window: float = 0.25, *, stat: Path = Path("/proc/stat")) -> float | None:
+    """How many cores other work keeps busy, measured over ``window`` seconds while this thread sleeps.
+
+    Returns None where ``/proc/stat`` is not available (not Linux). This process's own CPU time in the window
+    (its other threads) is not counted, so a test runner or progress thread does not look like a competitor.
 
     Example:
         ```python
-        default_threads()  # 1 on a 2-core machine, 7 on 8 cores
+        busy_cores()  # about 0.0 on an idle machine, 1.0 while another process runs flat out
         ```
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    before, own_before = _cpu_times(stat), time.process_time()
+    if before is None:
+        return None
+    time.sleep(window)
+    after, own_after = _cpu_times(stat), time.process_time()
+    if after is None or after[1] <= before[1]:
+        return None
+    cores = os.cpu_count() or 1
+    busy_fraction = (after[0] - before[0]) / (after[1] - before[1])
+    own = (own_after - own_before) / window
+    return max(0.0, busy_fraction * cores - own)
+
+
+def default_threads(busy: float | None = None) -> int:
+    """llama.cpp threads when ``local_threads`` is unset: the usable cores that no other work keeps busy.
+
+    llama.cpp's OpenMP workers spin at each step; when one is descheduled the others wait, so a thread on a core
+    that something else uses slows every step. Measured on a 2-core VM (0.5B, 841 prompt + 96 output tokens):
+    idle machine, 1 thread 24.1 s a call, 2 threads 13.4 s; busy machine (1.5B, ~600 prompt tokens), 2 threads
+    130 s a call, 1 thread 33 s. So: every usable core minus those busy at load time (:func:`busy_cores`,
+    rounded), at least one; without that measurement, every core but one.
+
+    Args:
+        busy: Cores busy with other work (default: measured now).
+
+    Example:
+        ```python
+        default_threads(busy=0.0)  # every core
+        default_threads(busy=1.2)  # every core but one, at least one
+        ```
+    """
+    cores = _usable_cores()
+    if busy is None:
+        busy = busy_cores()
+    if busy is None:
+        return max(1, cores - 1)
+    return max(1, min(cores, cores - int(busy + 0.5)))
 
 
 def _cpu_has_amx(llama_cpp: Any) -> bool:
@@ -179,11 +231,12 @@ class _SharedModel:
     """
 
     def __init__(
-        self, path: Path, n_ctx: int, n_threads: int, extra_buffers: bool | None, prefix_cache_bytes: int
+        self, path: Path, n_ctx: int, n_threads: int | None, extra_buffers: bool | None, prefix_cache_bytes: int
     ) -> None:
         self.path = path
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.threads: int | None = None  # resolved at load (None requested: default_threads() then)
         self.extra_buffers = extra_buffers
         self.prefix_cache_bytes = prefix_cache_bytes
         self.lock = threading.Lock()
@@ -204,6 +257,7 @@ class _SharedModel:
         llama_cpp = _import_llama()
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        threads = self.n_threads or default_threads()
         started = time.perf_counter()
         extra_buffers = self.extra_buffers
         if extra_buffers is None:
@@ -212,8 +266,8 @@ class _SharedModel:
             llama = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
+                n_threads=threads,
+                n_threads_batch=threads,
                 seed=DEFAULT_SEED,
                 verbose=False,
             )
@@ -229,13 +283,14 @@ class _SharedModel:
         self._full_prompt = Jinja2ChatFormatter(template, **tokens, stop_token_ids=[eos])
         self._head_prompt = Jinja2ChatFormatter(template, **tokens, add_generation_prompt=False)
         self.llama = llama
+        self.threads = threads
         self.load_seconds = time.perf_counter() - started
         logger.info(
             "loaded %s in %.1f s (n_ctx=%d, threads=%d, extra buffers %s)",
             self.path,
             self.load_seconds,
             self.n_ctx,
-            self.n_threads,
+            threads,
             "on" if extra_buffers else "off",
         )
         return llama
@@ -322,7 +377,7 @@ _MODELS_LOCK = threading.Lock()
 
 
 def _shared_model(
-    path: Path, n_ctx: int, n_threads: int, extra_buffers: bool | None, prefix_cache_bytes: int
+    path: Path, n_ctx: int, n_threads: int | None, extra_buffers: bool | None, prefix_cache_bytes: int
 ) -> _SharedModel:
     key = Path(path).resolve()
     with _MODELS_LOCK:
@@ -331,7 +386,7 @@ def _shared_model(
             model = _MODELS[key] = _SharedModel(key, n_ctx, n_threads, extra_buffers, prefix_cache_bytes)
         elif (model.n_ctx, model.n_threads) != (n_ctx, n_threads):
             logger.warning(
-                "%s is already in use with n_ctx=%d, threads=%d; ignoring n_ctx=%d, threads=%d",
+                "%s is already in use with n_ctx=%d, threads=%s; ignoring n_ctx=%d, threads=%s",
                 key,
                 model.n_ctx,
                 model.n_threads,
@@ -419,7 +474,7 @@ class LlamaEngine:
     Args:
         model_path: The GGUF file.
         n_ctx: Context window in tokens (prompt plus output).
-        n_threads: CPU threads (default: :func:`default_threads`).
+        n_threads: CPU threads (default: :func:`default_threads`, measured when the model loads).
         default_max_tokens: Output budget when the request names none.
         default_temperature: Temperature when the request names none.
         default_seed: Sampling seed when the request names none.
@@ -453,7 +508,7 @@ class LlamaEngine:
     ) -> None:
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or default_threads()
+        self.n_threads = n_threads
         self.default_max_tokens = default_max_tokens
         self.default_temperature = default_temperature
         self.default_seed = default_seed
@@ -477,6 +532,7 @@ class LlamaEngine:
         model = self._model  # read without the lock: a snapshot, never blocked behind a running generation
         return {
             "load_seconds": model.load_seconds,
+            "threads": model.threads,
             "prefix_hits": model.prefix_hits,
             "prefix_misses": model.prefix_misses,
             "prefix_entries": len(model._prefixes),
