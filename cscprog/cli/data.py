@@ -1,4 +1,4 @@
-"""``cscprog stats`` and ``cscprog validate``: look at a dialogue file, or just check it."""
+"""``cscprog stats``, ``cscprog validate`` and ``cscprog split``: look at a dialogue file, check it, split it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
-from cscprog.data import DialogueFile, dataset_stats, read_dialogues
+from cscprog.data import DialogueFile, dataset_stats, read_dialogues, split_dialogues, write_dialogues
 from cscprog.errors import DataError
 
 SkipOption = typer.Option(False, "--skip-invalid", help="Skip bad records (reported) instead of stopping.")
@@ -92,3 +92,55 @@ def validate_command(
         typer.echo(f"{data}: {len(loaded.skipped)} invalid record(s), {len(loaded)} valid", err=True)
         raise typer.Exit(2)
     typer.echo(f"{data}: {len(loaded)} valid dialogue(s) ({', '.join(sorted(loaded.formats))} format)")
+
+
+DEFAULT_SPLITS = "train=0.6,dev=0.2,test=0.2"
+
+
+def parse_ratios(text: str) -> dict[str, float]:
+    """``train=0.6,dev=0.2,test=0.2`` as a dict; a clear error for anything else.
+
+    Raises:
+        typer.BadParameter: a part is not ``name=number``, a name repeats, or the ratios do not sum to 1.
+    """
+    ratios: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        try:
+            ratio = float(value)
+        except ValueError:
+            ratio = -1.0
+        if not sep or not name or ratio < 0 or name in ratios:
+            raise typer.BadParameter(f"expected distinct name=number parts like {DEFAULT_SPLITS}, got {part!r}",
+                                     param_hint="--ratios")
+        ratios[name] = ratio
+    if abs(sum(ratios.values()) - 1.0) > 1e-6:
+        raise typer.BadParameter(f"the ratios must sum to 1, got {sum(ratios.values()):g} in {text!r}",
+                                 param_hint="--ratios")
+    return ratios
+
+
+@app.command("split")
+def split_command(
+    data: Path = typer.Argument(..., help="Dialogue file or sample:NAME."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory for one NAME.jsonl per split."),
+    ratios: str = typer.Option(DEFAULT_SPLITS, "--ratios", help="Split names and shares, summing to 1."),
+    salt: str = typer.Option("cscprog", "--salt", help="Changes which dialogues fall in which split."),
+    config: Path | None = ConfigOption,
+    taxonomy: str | None = TaxonomyOption,
+    skip_invalid: bool = SkipOption,
+    unknown_as_others: bool = UnknownOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Split dialogues into train/dev/test files by a hash of their ids (stable: a dialogue never changes split)."""
+    shares = parse_ratios(ratios)
+    _, tax = config_and_taxonomy(config, taxonomy)
+    loaded = load_for_cli(data, config, taxonomy, skip_invalid, unknown_as_others)
+    parts = split_dialogues(loaded.dialogues, shares, salt=salt)
+    counts = {name: write_dialogues(output / f"{name}.jsonl", dialogues, taxonomy=tax)
+              for name, dialogues in parts.items()}
+    if as_json:
+        print_json({"output": str(output), "counts": counts})
+        return
+    typer.echo(", ".join(f"{output / name}.jsonl: {count}" for name, count in counts.items()))

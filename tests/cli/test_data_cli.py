@@ -83,3 +83,24 @@ def test_bad_config_exits_2(tmp_path, capsys):
     path.write_text("[lm]\ntemperature = 9\n", encoding="utf-8")
     code, _, err = run(capsys, "framework", "--config", str(path))
     assert code == 2 and "lm.temperature" in err
+
+
+def test_split_writes_disjoint_stable_parts_that_read_back(capsys, tmp_path):
+    from cscprog.data import read_dialogues, split_of
+
+    code, out, _ = run(capsys, "split", "sample:annotated_en", "-o", str(tmp_path / "a"), "--json")
+    counts = json.loads(out)["counts"]
+    assert code == 0 and list(counts) == ["train", "dev", "test"] and sum(counts.values()) == 24
+    ids = {name: [d.id for d in read_dialogues(tmp_path / "a" / f"{name}.jsonl").dialogues] for name in counts}
+    assert [len(ids[name]) for name in counts] == list(counts.values())
+    assert set().union(*ids.values()) == {d.id for d in read_dialogues(sample_path("annotated_en")).dialogues}
+    ratios = {"train": 0.6, "dev": 0.2, "test": 0.2}
+    assert all(split_of(dialogue_id, ratios) == name for name, part in ids.items() for dialogue_id in part)
+    run(capsys, "split", "sample:annotated_en", "-o", str(tmp_path / "b"))
+    assert (tmp_path / "a" / "test.jsonl").read_bytes() == (tmp_path / "b" / "test.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("ratios", ["train=0.5,dev=0.6", "train=x", "train", "a=0.5,a=0.5"])
+def test_split_refuses_bad_ratios(capsys, tmp_path, ratios):
+    code, _, err = run(capsys, "split", "sample:annotated_en", "-o", str(tmp_path), "--ratios", ratios)
+    assert code == 2 and "--ratios" in err and not list(tmp_path.iterdir())

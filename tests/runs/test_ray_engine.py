@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import dspy
@@ -164,8 +165,16 @@ def test_rate_limit_and_budget_hold_across_workers(tmp_path: Path, ray_cluster: 
     config = _config(tmp_path / "limited.toml", server, tmp_path / "cache",
                      extra="requests_per_minute = 600\n[budget]\nmax_calls = 25\n")
     predict = dspy.Predict("question -> answer")
+    started = tmp_path / "started"
+    started.mkdir()
 
     def work(number: int) -> dict:
+        # No call before both workers are up: the test is about two workers sharing one limiter and one budget,
+        # and a worker that starts late (Ray start-up on a loaded machine) must not leave the other to do it all.
+        (started / str(os.getpid())).touch()
+        deadline = time.monotonic() + 120
+        while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         reply = invoke(predict, role="responder", question=f"limited question {number}").answer
         return {"id": f"q-{number:02d}", "answer": reply, "pid": os.getpid()}
 
