@@ -41,7 +41,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dspy  # noqa: E402
-import throughput  # noqa: E402  (the shared server, answers, profiles and runner set-up)
+import loopback  # noqa: E402  (the shared server, answers and profiles)
+import synthesis  # noqa: E402  (the runtime and runner set-up)
 from dspy.clients import base_lm  # noqa: E402
 
 from cscprog.roleplay import RolePlaySimulator  # noqa: E402
@@ -193,18 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     total = args.n or (600 if args.quick else 2000)
     if total <= FIRST:
         parser.error(f"--n must be above {FIRST}")
-    os.environ[throughput.KEY_ENV] = "sk-bench"
-    print(f"memory benchmark{' (quick)' if args.quick else ''}: start {throughput.load_text()} on {os.cpu_count()} "
+    os.environ[loopback.KEY_ENV] = "sk-bench"
+    print(f"memory benchmark{' (quick)' if args.quick else ''}: start {loopback.load_text()} on {os.cpu_count()} "
           "CPUs (a shared machine: load changes the speed, not the memory)")
-    plan = throughput.bench_plan(total)
+    plan = loopback.bench_plan(total)
     step = max(1, total // 10)
     checkpoints = {FIRST, total, *range(step, total + 1, step)}
-    with throughput.server_process(0.0) as (url,), tempfile.TemporaryDirectory() as temporary:
+    with loopback.server_process(0.0) as (url,), tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         # Warm up in a throw-away run (imports, pools, adapter caches), so the baseline is the steady process.
-        warm = throughput.runtime_for(url, "native", work / "cache-warm", CONCURRENCY)
-        runner = throughput.synthesis_runner(warm, work / "warm.jsonl", CONCURRENCY, max_utterances=CAP)
-        runner.run([(d, (d, p, t)) for d, p, t in throughput.bench_plan(3)])
+        warm = synthesis.runtime_for(url, "native", work / "cache-warm", CONCURRENCY)
+        runner = synthesis.synthesis_runner(warm, work / "warm.jsonl", CONCURRENCY, max_utterances=CAP)
+        runner.run([(d, (d, p, t)) for d, p, t in loopback.bench_plan(3)])
         warm.close()
         base_lm.GLOBAL_HISTORY.clear()
         gc.collect()
@@ -212,16 +213,16 @@ def main(argv: list[str] | None = None) -> int:
             tracemalloc.start(8)
         baseline = proc_status()
 
-        runtime = throughput.runtime_for(url, "native", work / "cache", CONCURRENCY)
+        runtime = synthesis.runtime_for(url, "native", work / "cache", CONCURRENCY)
         simulator = RolePlaySimulator(max_utterances=CAP)
         probe = MemoryProbe(runtime, simulator, total, checkpoints, args.trace)
-        runner = throughput.synthesis_runner(runtime, work / "dialogues.jsonl", CONCURRENCY, max_utterances=CAP,
-                                             progress=probe, simulator=simulator)
+        runner = synthesis.synthesis_runner(runtime, work / "dialogues.jsonl", CONCURRENCY, max_utterances=CAP,
+                                            progress=probe, simulator=simulator)
         began = time.perf_counter()
         with dspy.context(**HISTORY[args.history]):
             result = runner.run([(d, (d, p, t)) for d, p, t in plan])
         seconds = time.perf_counter() - began
-        throughput._check(result, total)
+        synthesis.check_result(result, total)
         final = proc_status()
         runtime.close()
 
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             frames = [f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}"
                       for frame in list(reversed(stat.traceback))[:4]]
             print(f"  {stat.size_diff / _MB:+7.1f} MB {stat.count_diff:+8} blocks  {' <- '.join(frames)}")
-    print(f"\nend {throughput.load_text()}")
+    print(f"\nend {loopback.load_text()}")
     return 0
 
 

@@ -17,7 +17,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import sys
@@ -28,22 +27,16 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dspy  # noqa: E402
+from loopback import KEY_ENV, server_process  # noqa: E402
 
 from cscprog.config import config_from_dict  # noqa: E402
 from cscprog.lm.invoke import invoke  # noqa: E402
 from cscprog.runtime import Runtime  # noqa: E402
-from cscprog.testing import OpenAICompatibleServer  # noqa: E402
 
-KEY_ENV = "CSCPROG_BENCH_API_KEY"
 SIGNATURE = "question -> answer"
-
-
-def _serve(latency: float, urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    with OpenAICompatibleServer(latency=latency) as server:
-        urls.put(server.url)
-        stop.wait()
 
 
 def _measure(call, calls: int, concurrency: int, tag: str) -> float:
@@ -101,12 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ[KEY_ENV] = "sk-bench"
 
-    context = multiprocessing.get_context("spawn")
-    urls, stop = context.Queue(), context.Event()
-    server = context.Process(target=_serve, args=(args.latency, urls, stop), daemon=True)
-    server.start()
-    url = urls.get(timeout=60)
-    try:
+    with server_process(args.latency, answer=None) as (url,):
         with tempfile.TemporaryDirectory() as cache_dir:
             bare, (ours, runtime) = bare_loop(url), cscprog_loop(url, cache_dir)
             for call in (bare, ours):  # warm up: connection pools, imports
@@ -136,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
                 litellm_rate = _measure(litellm, args.litellm_calls * concurrency, concurrency, "litellm")
                 print(f"{concurrency:>11} {native_rate:>10.1f} {litellm_rate:>10.1f}")
             runtime.close()
-    finally:
-        stop.set()
-        server.join(timeout=10)
     return 0
 
 

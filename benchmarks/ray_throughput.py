@@ -38,23 +38,18 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dspy  # noqa: E402
+from loopback import server_process  # noqa: E402
 
 from cscprog.cache import ResponseCache  # noqa: E402
 from cscprog.config import config_from_dict  # noqa: E402
 from cscprog.lm.invoke import invoke  # noqa: E402
 from cscprog.runs import JsonlSink, ProgressState, Runner  # noqa: E402
 from cscprog.runtime import Runtime  # noqa: E402
-from cscprog.testing import OpenAICompatibleServer  # noqa: E402
 
 RECORD_BYTES = 3000
-
-
-def _serve(latency: float, urls: Any, stop: Any) -> None:
-    with OpenAICompatibleServer(latency=latency) as server:
-        urls.put(server.url)
-        stop.wait()
 
 
 class Recorder:
@@ -122,34 +117,28 @@ def engines(args: argparse.Namespace) -> None:
 
     from cscprog.runs.ray_engine import RayEngine
 
-    context = multiprocessing.get_context("spawn")
-    urls, stop = context.Queue(), context.Event()
-    server = context.Process(target=_serve, args=(args.latency, urls, stop), daemon=True)
-    server.start()
-    url = urls.get(timeout=120)
-    began = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    print(f"ray.init(num_cpus=2): {time.perf_counter() - began:.1f}s")
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            _run_engine(url, Path(scratch) / "warm" / "out.jsonl", 8, 1, 4, None)  # imports, connection pools
-            print(f"server latency {args.latency * 1000:.0f} ms, {args.items} items x {args.calls_per_item} calls, "
-                  "cache off; steady-state items/s (wall time incl. start-up)")
-            print(f"{'concurrency':>11} {'local':>16} {'ray 2 workers':>18} {'ratio':>6} {'ideal':>7} "
-                  f"{'local client CPU/call':>22}")
-            for concurrency in args.concurrency:
-                rates = {}
-                for name, engine in (("local", None), ("ray", RayEngine(workers=2))):
-                    out = Path(scratch) / f"{name}-{concurrency}" / "out.jsonl"
-                    rates[name] = _run_engine(url, out, args.items, args.calls_per_item, concurrency, engine)
-                ideal = concurrency / (args.latency * args.calls_per_item)
-                (local, local_wall, cpu_ms), (remote, remote_wall, _) = rates["local"], rates["ray"]
-                print(f"{concurrency:>11} {local:>8.1f} ({local_wall:>4.1f}s) {remote:>9.1f} ({remote_wall:>5.1f}s) "
-                      f"{remote / local:>6.2f} {ideal:>7.1f} {cpu_ms:>19.1f} ms")
-    finally:
-        ray.shutdown()
-        stop.set()
-        server.join(timeout=10)
+    with server_process(args.latency, answer=None) as (url,):
+        began = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+        print(f"ray.init(num_cpus=2): {time.perf_counter() - began:.1f}s")
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                _run_engine(url, Path(scratch) / "warm" / "out.jsonl", 8, 1, 4, None)  # imports, connection pools
+                print(f"server latency {args.latency * 1000:.0f} ms, {args.items} items x {args.calls_per_item} calls, "
+                      "cache off; steady-state items/s (wall time incl. start-up)")
+                print(f"{'concurrency':>11} {'local':>16} {'ray 2 workers':>18} {'ratio':>6} {'ideal':>7} "
+                      f"{'local client CPU/call':>22}")
+                for concurrency in args.concurrency:
+                    rates = {}
+                    for name, engine in (("local", None), ("ray", RayEngine(workers=2))):
+                        out = Path(scratch) / f"{name}-{concurrency}" / "out.jsonl"
+                        rates[name] = _run_engine(url, out, args.items, args.calls_per_item, concurrency, engine)
+                    ideal = concurrency / (args.latency * args.calls_per_item)
+                    (local, local_wall, cpu_ms), (remote, remote_wall, _) = rates["local"], rates["ray"]
+                    print(f"{concurrency:>11} {local:>8.1f} ({local_wall:>4.1f}s) {remote:>9.1f} "
+                          f"({remote_wall:>5.1f}s) {remote / local:>6.2f} {ideal:>7.1f} {cpu_ms:>19.1f} ms")
+        finally:
+            ray.shutdown()
 
 
 def _record(index: int, process: int) -> tuple[dict[str, Any], dict[str, Any]]:

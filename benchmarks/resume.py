@@ -34,7 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dspy  # noqa: E402
-import throughput  # noqa: E402  (the role-play answers and profiles)
+import loopback  # noqa: E402  (the role-play answers and profiles)
+import synthesis  # noqa: E402  (the runtime set-up)
 
 from cscprog.roleplay import TOPICS, RolePlaySimulator  # noqa: E402
 from cscprog.runs import Runner, encode_result, rewrite_in_order, scan_output  # noqa: E402
@@ -47,8 +48,8 @@ TORN = b'{"id": "torn-by-kill", "turns": [{"speaker": "supporter", "text": "Good
 
 def template_record() -> dict[str, Any]:
     """One real synthesized dialogue record (16 utterances), made offline with a scripted LM."""
-    profile = throughput.bench_profiles(1)[0]
-    with dspy.context(lm=scripted_lm(throughput.synthesis_answer)):
+    profile = loopback.bench_profiles(1)[0]
+    with dspy.context(lm=scripted_lm(loopback.synthesis_answer)):
         dialogue = RolePlaySimulator(max_utterances=16)(profile=profile, topic=TOPICS[0], dialogue_id="template")
     return dialogue.dialogue.to_json()
 
@@ -76,7 +77,7 @@ def timed_resume(path: Path, template: dict[str, Any], ids: list[str], cache_dir
         return {**template, "id": item_id}
 
     began = time.perf_counter()
-    runtime = throughput.runtime_for(UNUSED_ENDPOINT, "native", cache_dir, 4)  # as a CLI run builds one
+    runtime = synthesis.runtime_for(UNUSED_ENDPOINT, "native", cache_dir, 4)  # as a CLI run builds one
     runner = Runner(work, output=path, resume=True, concurrency=4, runtime=runtime, command="benchmarks/resume.py",
                     inputs={"items": len(ids)})
     result = runner.run([(item_id, item_id) for item_id in ids])
@@ -99,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     count = args.items or (2000 if args.quick else 10_000)
     logging.getLogger("cscprog.runs.output").setLevel(logging.ERROR)  # the expected torn-line warning
-    os.environ[throughput.KEY_ENV] = "sk-bench"
-    print(f"resume benchmark{' (quick)' if args.quick else ''}: start {throughput.load_text()} on {os.cpu_count()} "
+    os.environ[loopback.KEY_ENV] = "sk-bench"
+    print(f"resume benchmark{' (quick)' if args.quick else ''}: start {loopback.load_text()} on {os.cpu_count()} "
           "CPUs (a shared machine: other work competes for the cores and the disk, so times vary)")
     template = template_record()
     ids = item_ids(count)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(temporary)
         path = work / "dialogues.jsonl"
         cache_dir = work / "cache"  # made by the interrupted run (a fresh one costs ~0.6 s more to create)
-        throughput.runtime_for(UNUSED_ENDPOINT, "native", cache_dir, 4).close()
+        synthesis.runtime_for(UNUSED_ENDPOINT, "native", cache_dir, 4).close()
         size = 0
         for name, missing in cases.items():
             seconds = []
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, median, low, high, scan, rewrite, _size in rows:
         print(f"  {name:<38} {median:>8.2f} {low:>6.2f} {high:>6.2f} {scan:>7.2f} {rewrite:>9.2f}   "
               f"{'ok' if median < 2.0 else 'OVER'}")
-    print(f"end {throughput.load_text()}")
+    print(f"end {loopback.load_text()}")
     return 0
 
 
