@@ -136,8 +136,9 @@ def evaluate_command(
 
 @app.command("score")
 def score_command(
-    predictions: Path = typer.Argument(..., help="Predictions JSONL: dialogue_id, turn_index, pred_strategy, "
-                                                 "pred_reply per supporter turn (from any system)."),
+    predictions: Path = typer.Argument(..., help="Predictions JSONL, one record per supporter turn: dialogue_id, "
+                                                 "turn_index and either pred_strategy + pred_reply or completion "
+                                                 "(the raw text of a model fine-tuned on `cscprog export` data)."),
     reference: Path = typer.Option(..., "--reference", help="The annotated reference dialogues, or sample:NAME."),
     as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
