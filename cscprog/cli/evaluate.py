@@ -225,6 +225,10 @@ def compile_command(
                "budget": budget, "before": result.before, "after": result.after,
                "improvement": result.improvement, "duration_s": round(time.monotonic() - started, 3),
                "settings": result.settings}
+    if result.improvement < 0:
+        hint = ("random search (--budget medium) keeps the uncompiled program among its candidates"
+                if optimizer == "bootstrap" and budget == "light" else "try another recipe or budget")
+        typer.echo(f"warning: the compiled program scores lower than the base program on dev; {hint}", err=True)
     if as_json:
         print_json(summary)
         return

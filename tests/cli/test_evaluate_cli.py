@@ -89,6 +89,7 @@ def test_compile_then_evaluate_the_compiled_program(capsys, config, tmp_path):
     summary = json.loads(out)
     assert summary["optimizer"] == "BootstrapFewShot" and set(summary["before"]) >= {"metric", "strategy_accuracy"}
     assert json.loads(program.read_text())["manifest"]["after"] == summary["after"]
+    assert ("scores lower than the base program" in err) == (summary["improvement"] < 0)
     code, out, err = run(capsys, "evaluate", "sample:annotated_en", "--limit", 1, "--program", program, "-o",
                          tmp_path / "compiled", "--json", "--config", config, "--no-plots", "--progress", "off")
     assert code == 0, err
