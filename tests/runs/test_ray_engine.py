@@ -126,6 +126,7 @@ def _synthesize(out: Path, config: Path, engine: str, *more: str) -> int:
                  str(config), "--progress", "off", "--engine", engine, "--topics", "complaints and disputes", *more])
 
 
+@pytest.mark.slow
 def test_ray_run_with_a_killed_worker_resumes_to_the_bytes_of_a_local_run(
     tmp_path: Path, ray_cluster: None, server: OpenAICompatibleServer, killer: WorkerKiller,
     monkeypatch: pytest.MonkeyPatch,
@@ -159,6 +160,7 @@ def test_ray_run_with_a_killed_worker_resumes_to_the_bytes_of_a_local_run(
     assert last_run["engine"] == "ray" and last_run["misses"] == resumed["cache"]["misses"]
 
 
+@pytest.mark.slow
 def test_rate_limit_and_budget_hold_across_workers(tmp_path: Path, ray_cluster: None,
                                                    server: OpenAICompatibleServer) -> None:
     # 600 requests/min = 10/s with a 1 s burst: calls 11..25 must wait 0.1 s each, whatever the worker count
