@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dspy  # noqa: E402
-from synthesis import bare_lm, check_result, rich_progress, runtime_for, synthesis_runner  # noqa: E402
+from synthesis import bare_lm, bare_pricing, check_result, rich_progress, runtime_for, synthesis_runner  # noqa: E402
 
 from cscprog.data import Profile  # noqa: E402
 
@@ -130,7 +130,7 @@ def _profile_ours(url: str, plan: list[tuple[str, Profile, str]], work: Path, ta
 
 
 def _profile_bare(url: str, calls: list[tuple[dspy.Predict, dict[str, Any]]],
-                  concurrency: int) -> list[cProfile.Profile]:
+                  concurrency: int, shipped_pricing: bool = True) -> list[cProfile.Profile]:
     """Profiles of every call of the bare loop over ``calls``."""
     lm = bare_lm(url, "native")
     profiles: list[cProfile.Profile] = []
@@ -140,13 +140,14 @@ def _profile_bare(url: str, calls: list[tuple[dspy.Predict, dict[str, Any]]],
         with _profiled(profiles), dspy.context(lm=lm):
             return predictor(**inputs)
 
-    with ThreadPoolExecutor(concurrency) as pool:
+    with bare_pricing(shipped_pricing), ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, calls))
     return profiles
 
 
 def profile_run(url: str, plan: list[tuple[str, Profile, str]], calls: list[tuple[dspy.Predict, dict[str, Any]]],
-                work: Path, max_utterances: int, concurrency: int, top: int, rounds: int = 2) -> list[str]:
+                work: Path, max_utterances: int, concurrency: int, top: int, rounds: int = 2,
+                shipped_pricing: bool = True) -> list[str]:
     """Profile cscprog syntheses and bare loops over the same calls (rounds interleaved); where CPU goes, as lines."""
     ours_profiles: list[cProfile.Profile] = []
     bare_profiles: list[cProfile.Profile] = []
@@ -159,7 +160,7 @@ def profile_run(url: str, plan: list[tuple[str, Profile, str]], calls: list[tupl
                 ours_profiles.extend(profiles)
                 ours_calls += made
             else:
-                bare_profiles.extend(_profile_bare(url, calls[:per_run], concurrency))
+                bare_profiles.extend(_profile_bare(url, calls[:per_run], concurrency, shipped_pricing))
                 bare_count += per_run
     ours = pstats.Stats(*ours_profiles)
     bare = pstats.Stats(*bare_profiles)

@@ -17,9 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from loopback import KEY_ENV, MODEL  # noqa: E402
 
 from cscprog.config import config_from_dict  # noqa: E402
 from cscprog.data import Profile  # noqa: E402
+from cscprog.lm import pricing  # noqa: E402
 from cscprog.lm.backends import ENGINES  # noqa: E402
 from cscprog.roleplay import RolePlaySimulator  # noqa: E402
 from cscprog.runs import Runner, RunResult  # noqa: E402
@@ -98,3 +100,24 @@ def check_result(result: RunResult, expected: int) -> None:
     """Stop the benchmark unless the run finished all ``expected`` items and none failed."""
     if result.done != expected or result.failed:
         raise SystemExit(f"benchmark run did not finish cleanly: {result.summary()} (see {result.failures})")
+
+
+@contextlib.contextmanager
+def bare_pricing(shipped: bool) -> Iterator[None]:
+    """The price lookup a bare loop runs with: DSPy's as shipped (``shipped``) or cscprog's memoized one.
+
+    A :class:`cscprog.runtime.Runtime` memoizes DSPy's model-metadata lookup process-wide
+    (:mod:`cscprog.lm.pricing`); with ``shipped`` the bare loop gets DSPy's own lookup back while it runs.
+    """
+    was = pricing.installed()
+    if shipped:
+        pricing.uninstall()
+    else:
+        pricing.install()
+    try:
+        yield
+    finally:
+        if was:
+            pricing.install()
+        else:
+            pricing.uninstall()

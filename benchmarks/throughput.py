@@ -54,7 +54,7 @@ import dspy  # noqa: E402
 from dspy.utils.callback import BaseCallback  # noqa: E402
 from loopback import KEY_ENV, bench_plan, load_text, server_process  # noqa: E402
 from profiling import profile_run  # noqa: E402
-from synthesis import bare_lm, check_result, rich_progress, runtime_for, synthesis_runner  # noqa: E402
+from synthesis import bare_lm, bare_pricing, check_result, rich_progress, runtime_for, synthesis_runner  # noqa: E402
 
 from cscprog.data import Profile  # noqa: E402
 
@@ -99,8 +99,12 @@ def run_cscprog(url: str, engine: str, plan: list[tuple[str, Profile, str]], con
     return Measure(runtime.usage()["total"]["live_calls"], wall, cpu)
 
 
-def run_bare(url: str, engine: str, calls: list[tuple[dspy.Predict, dict[str, Any]]], concurrency: int) -> Measure:
-    """The same predictor calls from a plain thread pool with a plain ``dspy.LM`` (DSPy's cache off)."""
+def run_bare(url: str, engine: str, calls: list[tuple[dspy.Predict, dict[str, Any]]], concurrency: int,
+             shipped_pricing: bool = True) -> Measure:
+    """The same predictor calls from a plain thread pool with a plain ``dspy.LM`` (DSPy's cache off).
+
+    ``shipped_pricing``: DSPy's own price lookup (else the memoized one cscprog installs; see ``bare_pricing``).
+    """
     lm = bare_lm(url, engine)
 
     def one(call: tuple[dspy.Predict, dict[str, Any]]) -> Any:
@@ -109,7 +113,7 @@ def run_bare(url: str, engine: str, calls: list[tuple[dspy.Predict, dict[str, An
             return predictor(**inputs)
 
     began, cpu = time.perf_counter(), time.process_time()
-    with ThreadPoolExecutor(concurrency) as pool:
+    with bare_pricing(shipped_pricing), ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, calls))
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu
     return Measure(len(calls), wall, cpu)
@@ -154,7 +158,8 @@ def dialogues_for(concurrency: int, per_worker: int) -> int:
 
 def measure_engine(engine: str, url: str, concurrencies: Sequence[int], per_worker: int, rounds: int,
                    calls: list[tuple[dspy.Predict, dict[str, Any]]], plan: list[tuple[str, Profile, str]],
-                   work: Path, latency: float, max_utterances: int) -> list[tuple[int, float, float, float]]:
+                   work: Path, latency: float, max_utterances: int,
+                   shipped_pricing: bool = True) -> list[tuple[int, float, float, float]]:
     """(concurrency, cscprog calls/s, bare calls/s, cscprog/bare) at each concurrency: medians of interleaved rounds.
 
     The ratio is the median of the per-round ratios (each round runs both loops back to back, order alternating).
@@ -175,7 +180,7 @@ def measure_engine(engine: str, url: str, concurrencies: Sequence[int], per_work
                     ours.append(run_cscprog(url, engine, subset, concurrency, work,
                                             f"{engine}-{concurrency}-{round_}", max_utterances))
                 else:
-                    bare.append(run_bare(url, engine, bare_calls, concurrency))
+                    bare.append(run_bare(url, engine, bare_calls, concurrency, shipped_pricing))
         ours_rate = statistics.median(m.rate for m in ours)
         bare_rate = statistics.median(m.rate for m in bare)
         ratios = [o.rate / b.rate for o, b in zip(ours, bare, strict=True)]
@@ -202,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", nargs="+", default=["native", "litellm"], choices=["native", "litellm"])
     parser.add_argument("--litellm-concurrency", type=int, nargs="+", default=None,
                         help="concurrencies for the litellm engine (default: as --concurrency; quick 1 4)")
+    parser.add_argument("--bare-pricing", choices=["shipped", "memoized"], default="shipped",
+                        help="the bare loop's price lookup: DSPy's as shipped (default), or the memoized one cscprog "
+                             "installs, which leaves only the orchestration in the ratio")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument("--top", type=int, default=15, help="functions shown by the profile")
     args = parser.parse_args(argv)
@@ -211,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     litellm_concurrency = args.litellm_concurrency or ([c for c in args.concurrency if c <= 4] if args.quick
                                                        else args.concurrency)
     os.environ[KEY_ENV] = "sk-bench"
+    shipped = args.bare_pricing == "shipped"
 
     print(f"throughput benchmark{' (quick)' if args.quick else ''}: start {load_text()} on {os.cpu_count()} CPUs "
           "(a shared machine: other work competes for the cores, so absolute rates vary; the two loops run "
@@ -224,17 +233,19 @@ def main(argv: list[str] | None = None) -> int:
         if len(calls) != largest * per_dialogue:
             raise SystemExit(f"recorded {len(calls)} calls, expected {largest * per_dialogue}")
         print(f"server latency {args.latency * 1000:.0f} ms; dialogues of {cap} utterances = {per_dialogue} calls; "
-              f"{per_worker} dialogue(s) per worker; medians of {rounds} interleaved round(s)")
+              f"{per_worker} dialogue(s) per worker; medians of {rounds} interleaved round(s); bare loop with "
+              f"{'DSPy as shipped' if shipped else 'the memoized price lookup cscprog installs'}")
         print(f"  {'engine':>7} {'conc':>4} {'calls':>6} {'cscprog':>8} {'bare':>8} {'c/ideal':>7} {'b/ideal':>7} "
               f"{'c/bare':>7} {'c CPU ms':>8} {'b CPU ms':>8}   goal c/bare >= 0.90")
         print("  (rates in LM calls/s; CPU ms = client process CPU per call)")
         for engine in args.engines:
             concurrencies = litellm_concurrency if engine == "litellm" else args.concurrency
-            measure_engine(engine, url, concurrencies, per_worker, rounds, calls, plan, work, args.latency, cap)
+            measure_engine(engine, url, concurrencies, per_worker, rounds, calls, plan, work, args.latency, cap,
+                           shipped)
         if not args.no_profile:
             concurrency = max(args.concurrency)
             print("\n".join(profile_run(url, plan[: dialogues_for(concurrency, per_worker)], calls, work, cap,
-                                         concurrency, args.top)))
+                                         concurrency, args.top, shipped_pricing=shipped)))
     print(f"\nend {load_text()}")
     return 0
 

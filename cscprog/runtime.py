@@ -32,6 +32,7 @@ import dspy
 
 from cscprog.cache import ROLE_KEY, SETTINGS_KEY, CallInfo, ResponseCache, install_router, normalize_endpoint
 from cscprog.config import ROLES, Config, LMSettings, load_config
+from cscprog.lm import pricing
 from cscprog.lm.backends import build_lm, engine_in_use
 from cscprog.lm.budget import Budget
 from cscprog.lm.gate import CallGate
@@ -111,6 +112,7 @@ class Runtime:
             size_limit_bytes=int(cache.size_limit_gb * 2**30),
         )
         self.started = time.time()
+        pricing.install()  # DSPy rescans its price table per call for unknown models; see cscprog.lm.pricing
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, *, lm_factory: LMFactory | None = None) -> Runtime:
