@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import typer
 
@@ -22,9 +23,24 @@ COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", 
 
 
 @app.callback()
-def _global(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr.")) -> None:
+def _global(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+    cache_mode: str | None = typer.Option(
+        None, "--cache-mode",
+        help="readwrite, replay (a cache miss is an error: verify a published run offline), off or refresh, for "
+             "this command; the same as CSCPROG_CACHE_MODE.",
+    ),
+) -> None:
+    """Customer-support conversations with LLMs: datasets, synthesis, evaluation and compiled programs."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if cache_mode is not None:
+        from cscprog.cache.store import MODES
+
+        if cache_mode not in MODES:
+            raise typer.BadParameter(f"must be one of {', '.join(MODES)}, got {cache_mode!r}",
+                                     param_hint="--cache-mode")
+        os.environ["CSCPROG_CACHE_MODE"] = cache_mode  # read by load_config, here and in any worker process
 
 
 def _load_commands() -> None:

@@ -318,3 +318,24 @@ def test_respond_refuses_a_compiled_program_of_another_class(tmp_path: Path, con
     err = capsys.readouterr().err
     assert "compiled for cscprog.classifier.StrategyClassifier, not cscprog.responder.ResponseGenerator" in err
     assert str(saved) in err and not out.exists()
+
+
+def test_cache_mode_replay_verifies_a_run_offline(tmp_path: Path, config: Path, server: OpenAICompatibleServer,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("CSCPROG_CACHE_MODE", raising=False)
+    first, again, missing = tmp_path / "first.jsonl", tmp_path / "again.jsonl", tmp_path / "missing.jsonl"
+    args = ["--config", str(config), "--progress", "off"]
+    assert main(["annotate", "sample:annotated_zh", "-o", str(first), *args]) == 0
+    before = len(server.requests)
+    assert main(["--cache-mode", "replay", "annotate", "sample:annotated_zh", "-o", str(again), *args]) == 0
+    assert len(server.requests) == before and again.read_bytes() == first.read_bytes()  # no call, same bytes
+    monkeypatch.setenv("CSCPROG_CACHE_MODE", "readwrite")  # the option set it for this process; undo after
+    assert main(["--cache-mode", "replay", "annotate", "sample:annotated_en", "-o", str(missing), *args]) == 1
+    assert len(server.requests) == before  # every miss is a recorded failure, never a call
+    failures = _lines(missing.with_name(missing.name + ".failures.jsonl"))
+    assert len(failures) == 24 and all(f["error"] == "CacheMissError" for f in failures)
+    assert "no cached response for role classifier" in failures[0]["reason"]
+    capsys.readouterr()
+    assert main(["--cache-mode", "sometimes", "annotate", "sample:annotated_en", "-o", str(missing), *args]) == 2
+    assert "--cache-mode" in capsys.readouterr().err
