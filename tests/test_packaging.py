@@ -19,6 +19,12 @@ def test_every_package_folder_is_declared():
         for init in base.rglob("__init__.py"):
             relative = init.parent.relative_to(base).parts
             found.add(".".join((top, *relative)))
+    # data-only folders (no __init__.py, e.g. cscprog.framework.builtin) are declared for their package data
+    for name in setuptools.get("package-data", {}):
+        top = max((t for t in mapping if name == t or name.startswith(t + ".")), key=len)
+        folder = ROOT / mapping[top] / Path(*name.split(".")[len(top.split(".")):])
+        assert folder.is_dir(), f"package-data names {name}, but {folder} is not a folder"
+        found.add(name)
     assert found == declared, f"undeclared: {found - declared}, missing: {declared - found}"
 
 
