@@ -10,7 +10,8 @@ Both loops run with the price lookup the runtime memoizes (:mod:`cscprog.lm.pric
 the runtime is built, before any measurement), so the ratio is the cost of the LM layer alone; ``throughput.py``
 compares against DSPy as shipped. It prints calls/s for both at each concurrency and the ratio (goal: cscprog
 within 10% of bare), then calls/s of DSPy's native engine against the litellm engine. The server runs in a child
-process (its own GIL) and answers after ``--latency`` seconds. Rounds alternate between the loops and the median round is reported.
+process (its own GIL) and answers after ``--latency`` seconds. Rounds alternate between the loops and the median
+round is reported.
 
 Usage:
     python benchmarks/overhead.py [--calls 40] [--latency 0.1] [--rounds 3] [--concurrency 1 4]

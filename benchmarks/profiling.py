@@ -109,9 +109,9 @@ def grouped_self_time(stats: pstats.Stats) -> dict[str, float]:
 
 
 def _profile_ours(url: str, plan: list[tuple[str, Profile, str]], work: Path, tag: str, max_utterances: int,
-                  concurrency: int) -> tuple[list[cProfile.Profile], int]:
+                  concurrency: int, engine: str = "native") -> tuple[list[cProfile.Profile], int]:
     """Profiles of every thread of one cscprog synthesis of ``plan``, and its live calls."""
-    runtime = runtime_for(url, "native", work / f"cache-profile-{tag}", concurrency)
+    runtime = runtime_for(url, engine, work / f"cache-profile-{tag}", concurrency)
     progress, sink = rich_progress()
     main_profile = cProfile.Profile(time.thread_time)  # the runner's main thread: appends, ordering, progress
     profiles = [main_profile]
@@ -130,9 +130,9 @@ def _profile_ours(url: str, plan: list[tuple[str, Profile, str]], work: Path, ta
 
 
 def _profile_bare(url: str, calls: list[tuple[dspy.Predict, dict[str, Any]]],
-                  concurrency: int, shipped_pricing: bool = True) -> list[cProfile.Profile]:
+                  concurrency: int, shipped_pricing: bool = True, engine: str = "native") -> list[cProfile.Profile]:
     """Profiles of every call of the bare loop over ``calls``."""
-    lm = bare_lm(url, "native")
+    lm = bare_lm(url, engine)
     profiles: list[cProfile.Profile] = []
 
     def one(call: tuple[dspy.Predict, dict[str, Any]]) -> Any:
@@ -147,7 +147,7 @@ def _profile_bare(url: str, calls: list[tuple[dspy.Predict, dict[str, Any]]],
 
 def profile_run(url: str, plan: list[tuple[str, Profile, str]], calls: list[tuple[dspy.Predict, dict[str, Any]]],
                 work: Path, max_utterances: int, concurrency: int, top: int, rounds: int = 2,
-                shipped_pricing: bool = True) -> list[str]:
+                shipped_pricing: bool = True, engine: str = "native") -> list[str]:
     """Profile cscprog syntheses and bare loops over the same calls (rounds interleaved); where CPU goes, as lines."""
     ours_profiles: list[cProfile.Profile] = []
     bare_profiles: list[cProfile.Profile] = []
@@ -156,11 +156,12 @@ def profile_run(url: str, plan: list[tuple[str, Profile, str]], calls: list[tupl
     for round_ in range(rounds):
         for which in ("ours", "bare") if round_ % 2 == 0 else ("bare", "ours"):
             if which == "ours":
-                profiles, made = _profile_ours(url, plan, work, str(round_), max_utterances, concurrency)
+                profiles, made = _profile_ours(url, plan, work, str(round_), max_utterances, concurrency,
+                                                 engine)
                 ours_profiles.extend(profiles)
                 ours_calls += made
             else:
-                bare_profiles.extend(_profile_bare(url, calls[:per_run], concurrency, shipped_pricing))
+                bare_profiles.extend(_profile_bare(url, calls[:per_run], concurrency, shipped_pricing, engine))
                 bare_count += per_run
     ours = pstats.Stats(*ours_profiles)
     bare = pstats.Stats(*bare_profiles)
@@ -169,9 +170,9 @@ def profile_run(url: str, plan: list[tuple[str, Profile, str]], calls: list[tupl
         return sum(values[2] for values in stats.stats.values())  # type: ignore[attr-defined]
 
     lines = [f"\nWhere the client CPU goes: cProfile in every thread (thread CPU time) of {rounds} cscprog runs at "
-             f"concurrency {concurrency} (native engine, {ours_calls} calls) and of {rounds} bare loops over the same "
-             "calls, interleaved. The profiler inflates call-dense code (about 4-5x here): compare the columns, not "
-             "the absolute numbers with the table above."]
+             f"concurrency {concurrency} ({engine} engine, {ours_calls} calls) and of {rounds} bare loops over the "
+             "same calls, interleaved. The profiler inflates call-dense code (about 4-5x here): compare the columns, "
+             "not the absolute numbers with the table above."]
     ours_total, bare_total = total(ours), total(bare)
     lines.append(f"  {'group (self time; builtins/stdlib charged to callers)':<52} {'bare ms':>8} {'cscprog ms':>10} "
                  f"{'extra ms':>8}   per LM call")

@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the bare loop's price lookup: DSPy's as shipped (default), or the memoized one cscprog "
                              "installs, which leaves only the orchestration in the ratio")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument("--profile-engine", choices=["native", "litellm"], default="native",
+                        help="the engine of the profiled runs (default native)")
     parser.add_argument("--top", type=int, default=15, help="functions shown by the profile")
     args = parser.parse_args(argv)
     per_worker = args.per_worker or (1 if args.quick else 2)
@@ -245,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_profile:
             concurrency = max(args.concurrency)
             print("\n".join(profile_run(url, plan[: dialogues_for(concurrency, per_worker)], calls, work, cap,
-                                         concurrency, args.top, shipped_pricing=shipped)))
+                                         concurrency, args.top, shipped_pricing=shipped,
+                                         engine=args.profile_engine)))
     print(f"\nend {load_text()}")
     return 0
 
