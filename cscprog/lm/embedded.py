@@ -39,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import importlib.util
@@ -409,6 +410,11 @@ def unload_models() -> None:
         _MODELS.clear()
     for model in models:
         model.close()
+
+
+# Close loaded models before the interpreter tears down llama_cpp's module globals: a Llama object first freed
+# by garbage collection at exit finds its C bindings already gone and prints a traceback per model.
+atexit.register(unload_models)
 
 
 def _text_of(parts: Any) -> str:
