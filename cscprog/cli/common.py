@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from cscprog.config import Config, load_config
+from cscprog.errors import ConfigError
 from cscprog.framework import Taxonomy, load_taxonomy
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (else $CSCPROG_CONFIG, else ./cscprog.toml).")
@@ -30,6 +31,28 @@ def config_and_taxonomy(config_path: Path | None, taxonomy: str | None) -> tuple
         return config, config.taxonomy()
     return config, load_taxonomy(taxonomy, stages=config.framework.stages if taxonomy == config.framework.taxonomy
                                  else None)
+
+
+def parse_shares(text: str, option: str, example: str) -> dict[str, float]:
+    """``name=share`` pairs separated by commas (``train=0.8,dev=0.2``), in order.
+
+    Raises:
+        ConfigError: a part is not ``name=number``, or a name repeats; the message names ``option``.
+    """
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        try:
+            share = float(value)
+        except ValueError:
+            share = None
+        if not sep or not name or share is None:
+            raise ConfigError(f"{option}: expected name=share pairs like {example}, got {part!r}")
+        if name in shares:
+            raise ConfigError(f"{option}: split {name!r} is given twice")
+        shares[name] = share
+    return shares
 
 
 def print_json(data: Any) -> None:

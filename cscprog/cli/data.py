@@ -8,9 +8,17 @@ import typer
 from rich.table import Table
 
 from cscprog.cli.app import app
-from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
+from cscprog.cli.common import (
+    ConfigOption,
+    JsonOption,
+    TaxonomyOption,
+    config_and_taxonomy,
+    console,
+    parse_shares,
+    print_json,
+)
 from cscprog.data import DialogueFile, dataset_stats, read_dialogues, split_dialogues, write_dialogues
-from cscprog.errors import DataError
+from cscprog.errors import ConfigError, DataError
 
 SkipOption = typer.Option(False, "--skip-invalid", help="Skip bad records (reported) instead of stopping.")
 UnknownOption = typer.Option(False, "--unknown-as-others", help="Map unknown strategy labels to Others.")
@@ -101,23 +109,13 @@ def parse_ratios(text: str) -> dict[str, float]:
     """``train=0.6,dev=0.2,test=0.2`` as a dict; a clear error for anything else.
 
     Raises:
-        typer.BadParameter: a part is not ``name=number``, a name repeats, or the ratios do not sum to 1.
+        ConfigError: a part is not ``name=number``, a name repeats, or the ratios do not sum to 1.
     """
-    ratios: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        try:
-            ratio = float(value)
-        except ValueError:
-            ratio = -1.0
-        if not sep or not name or ratio < 0 or name in ratios:
-            raise typer.BadParameter(f"expected distinct name=number parts like {DEFAULT_SPLITS}, got {part!r}",
-                                     param_hint="--ratios")
-        ratios[name] = ratio
+    ratios = parse_shares(text, "--ratios", DEFAULT_SPLITS)
+    if any(ratio < 0 for ratio in ratios.values()):
+        raise ConfigError(f"--ratios: shares cannot be negative, got {text!r}")
     if abs(sum(ratios.values()) - 1.0) > 1e-6:
-        raise typer.BadParameter(f"the ratios must sum to 1, got {sum(ratios.values()):g} in {text!r}",
-                                 param_hint="--ratios")
+        raise ConfigError(f"--ratios: the ratios must sum to 1, got {sum(ratios.values()):g} in {text!r}")
     return ratios
 
 

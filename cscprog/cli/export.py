@@ -19,7 +19,15 @@ import typer
 from rich.table import Table
 
 from cscprog.cli.app import app
-from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
+from cscprog.cli.common import (
+    ConfigOption,
+    JsonOption,
+    TaxonomyOption,
+    config_and_taxonomy,
+    console,
+    parse_shares,
+    print_json,
+)
 from cscprog.cli.data import load_for_cli
 from cscprog.cli.runs import check_choice
 from cscprog.errors import ConfigError, DataError
@@ -38,20 +46,7 @@ def parse_split(text: str | None) -> dict[str, float] | None:
     """
     if text is None:
         return None
-    ratios: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        try:
-            ratio = float(value)
-        except ValueError:
-            ratio = None
-        if not sep or not name or ratio is None:
-            raise ConfigError(f"--split: expected name=share pairs like train=0.9,dev=0.1, got {part!r}")
-        if name in ratios:
-            raise ConfigError(f"--split: split {name!r} is given twice")
-        ratios[name] = ratio
-    return ratios
+    return parse_shares(text, "--split", "train=0.9,dev=0.1")
 
 
 def read_system_prompt(text: str | None, file: Path | None) -> str | None:
