@@ -32,7 +32,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cscprog.data import Profile  # noqa: E402
-from cscprog.roleplay import TOPICS, synthesis_plan  # noqa: E402
+from cscprog.rolecs.plan import TOPICS, synthesis_plan  # noqa: E402
 from cscprog.samples import load_profiles  # noqa: E402
 from cscprog.testing import AnswerFn, OpenAICompatibleServer  # noqa: E402
 from cscprog.testing.engines import AnswerRequest  # noqa: E402

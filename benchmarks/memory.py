@@ -45,9 +45,9 @@ import loopback  # noqa: E402  (the shared server, answers and profiles)
 import synthesis  # noqa: E402  (the runtime and runner set-up)
 from dspy.clients import base_lm  # noqa: E402
 
-from cscprog.roleplay import RolePlaySimulator  # noqa: E402
+from cscprog.lm.runtime import Runtime  # noqa: E402
+from cscprog.rolecs.roleplay import RolePlaySimulator  # noqa: E402
 from cscprog.runs.progress import ProgressState  # noqa: E402
-from cscprog.runtime import Runtime  # noqa: E402
 
 HISTORY: dict[str, dict[str, Any]] = {
     "dspy-default": {},

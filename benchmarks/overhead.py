@@ -37,7 +37,7 @@ from loopback import KEY_ENV, server_process  # noqa: E402
 
 from cscprog.config import config_from_dict  # noqa: E402
 from cscprog.lm.invoke import invoke  # noqa: E402
-from cscprog.runtime import Runtime  # noqa: E402
+from cscprog.lm.runtime import Runtime  # noqa: E402
 
 SIGNATURE = "question -> answer"
 

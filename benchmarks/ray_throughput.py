@@ -46,8 +46,8 @@ from loopback import server_process  # noqa: E402
 from cscprog.cache import ResponseCache  # noqa: E402
 from cscprog.config import config_from_dict  # noqa: E402
 from cscprog.lm.invoke import invoke  # noqa: E402
+from cscprog.lm.runtime import Runtime  # noqa: E402
 from cscprog.runs import JsonlSink, ProgressState, Runner  # noqa: E402
-from cscprog.runtime import Runtime  # noqa: E402
 
 RECORD_BYTES = 3000
 

@@ -3,7 +3,7 @@
 What it measures: an output JSONL of ``--items`` (10,000) synthesized-dialogue records (one real
 ``RolePlaySimulator`` dialogue of 16 utterances, made offline with a scripted LM, repeated under each item's id:
 about 7 KB a line, as ``cscprog synthesize`` writes them) in which every item but one is finished, followed by the
-torn half line a ``kill -9`` leaves. The timed part is end to end: a :class:`cscprog.runtime.Runtime` (opening the
+torn half line a ``kill -9`` leaves. The timed part is end to end: a :class:`cscprog.lm.runtime.Runtime` (opening the
 cache directory the interrupted run made), the runner, ``run(items)`` over all 10,000 items (lock, torn-tail repair,
 id scan, the one item run on a worker, fsynced append, the atomic rewrite in input order, failures file and
 manifest) and closing the runtime. The missing item sits in the middle of the input order, so the final rewrite
@@ -37,7 +37,8 @@ import dspy  # noqa: E402
 import loopback  # noqa: E402  (the role-play answers and profiles)
 import synthesis  # noqa: E402  (the runtime set-up)
 
-from cscprog.roleplay import TOPICS, RolePlaySimulator  # noqa: E402
+from cscprog.rolecs.plan import TOPICS  # noqa: E402
+from cscprog.rolecs.roleplay import RolePlaySimulator  # noqa: E402
 from cscprog.runs import Runner, encode_result, rewrite_in_order, scan_output  # noqa: E402
 from cscprog.testing import scripted_lm  # noqa: E402
 

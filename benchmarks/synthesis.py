@@ -34,10 +34,10 @@ from cscprog.config import config_from_dict  # noqa: E402
 from cscprog.data import Profile  # noqa: E402
 from cscprog.lm import pricing  # noqa: E402
 from cscprog.lm.backends import ENGINES  # noqa: E402
-from cscprog.roleplay import RolePlaySimulator  # noqa: E402
+from cscprog.lm.runtime import Runtime  # noqa: E402
+from cscprog.rolecs.roleplay import RolePlaySimulator  # noqa: E402
 from cscprog.runs import Runner, RunResult  # noqa: E402
 from cscprog.runs.progress import NoProgress, ProgressReporter, RichProgress  # noqa: E402
-from cscprog.runtime import Runtime  # noqa: E402
 
 
 def runtime_for(url: str, engine: str, cache_dir: Path, concurrency: int) -> Runtime:
@@ -106,7 +106,7 @@ def check_result(result: RunResult, expected: int) -> None:
 def bare_pricing(shipped: bool) -> Iterator[None]:
     """The price lookup a bare loop runs with: DSPy's as shipped (``shipped``) or cscprog's memoized one.
 
-    A :class:`cscprog.runtime.Runtime` memoizes DSPy's model-metadata lookup process-wide
+    A :class:`cscprog.lm.runtime.Runtime` memoizes DSPy's model-metadata lookup process-wide
     (:mod:`cscprog.lm.pricing`); with ``shipped`` the bare loop gets DSPy's own lookup back while it runs.
     """
     was = pricing.installed()

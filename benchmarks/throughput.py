@@ -4,7 +4,7 @@ What it measures, in one run, against the loopback OpenAI-compatible server (``O
 a child process (its own GIL) and answering every chat completion after a fixed ``--latency`` (100 ms):
 
 * **cscprog**: ``RolePlaySimulator`` dialogues through :class:`cscprog.runs.Runner` at concurrency 1, 4 and 16,
-  with everything a real ``cscprog synthesize`` has: a :class:`cscprog.runtime.Runtime` (response cache on, in a
+  with everything a real ``cscprog synthesize`` has: a :class:`cscprog.lm.runtime.Runtime` (response cache on, in a
   fresh temp directory per run, so every call is a miss that is looked up, made and stored; call gate, budget and
   usage ledger), ``invoke`` (role routing, validation, retries), streamed fsynced JSONL output, the final
   reordering and manifest, and a rich progress bar drawn to a terminal console on ``/dev/null``.

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from cscprog.context import current_runtime
+
 __all__ = ["DEFAULT_CONCURRENCY", "map_in_threads", "run_concurrency"]
 
 DEFAULT_CONCURRENCY = 4
@@ -51,8 +53,6 @@ def run_concurrency(concurrency: int | None) -> int:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         return concurrency
-    from cscprog.runtime import current_runtime
-
     runtime = current_runtime()
     return runtime.config.run.concurrency if runtime is not None else DEFAULT_CONCURRENCY
 

@@ -14,8 +14,8 @@ Example:
     ```python
     from cscprog.data import read_dialogues
     from cscprog.optimizers import compile_program, save_compiled, training_examples
-    from cscprog.responder import ResponseGenerator
-    from cscprog.runtime import Runtime
+    from cscprog.agents.responder import ResponseGenerator
+    from cscprog.lm.runtime import Runtime
 
     runtime = Runtime.from_config()
     train = training_examples(read_dialogues("rolecs.jsonl").dialogues)
@@ -39,9 +39,10 @@ from typing import Any
 import dspy
 from cscprog.optimizers.recipes import build_optimizer, recipe_settings
 
+from cscprog.context import current_runtime
 from cscprog.data import Dialogue, next_turn_examples
 from cscprog.errors import ConfigError, DataError
-from cscprog.metrics.dspy_metrics import (
+from cscprog.evaluation.metrics.dspy_metrics import (
     DEFAULT_WEIGHTS,
     combined_feedback,
     combined_metric,
@@ -142,8 +143,6 @@ def _as_feedback(metric: Callable[..., float]) -> Callable[..., Any]:
 def _prompt_lm(prompt_lm: dspy.LM | None) -> dspy.LM | None:
     if prompt_lm is not None:
         return prompt_lm
-    from cscprog.runtime import current_runtime
-
     runtime = current_runtime()
     return runtime.lm("reflection") if runtime is not None else dspy.settings.lm
 
@@ -153,8 +152,6 @@ def _threads(num_threads: int | None) -> int:
         if num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1, got {num_threads}")
         return num_threads
-    from cscprog.runtime import current_runtime
-
     runtime = current_runtime()
     return runtime.config.run.concurrency if runtime is not None else 1
 

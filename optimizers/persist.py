@@ -3,7 +3,7 @@
 The file is one JSON object::
 
     {"format": "cscprog-compiled-program/1",
-     "program_class": "cscprog.responder.ResponseGenerator",
+     "program_class": "cscprog.agents.responder.ResponseGenerator",
      "cscprog_version": "0.1.0",
      "manifest": {"recipe", "optimizer", "budget", "settings", "before", "after", "improvement",
                   "versions", "taxonomy", "program_init", "config", "run", ...},
@@ -37,12 +37,12 @@ import dspy
 import cscprog
 from cscprog.errors import CscprogError
 from cscprog.framework.taxonomy import taxonomy_from_dict
-from cscprog.manifest import write_manifest
+from cscprog.runs.manifest import build_manifest, write_manifest
 
 if TYPE_CHECKING:
     from cscprog.optimizers.compile import CompileResult
 
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
 __all__ = ["COMPILED_FORMAT", "CompiledProgramError", "load_compiled", "read_compiled", "save_compiled"]
 
@@ -123,7 +123,7 @@ def save_compiled(
         "program_init": _program_init(program),
     }
     if runtime is not None:
-        run = runtime.manifest(command="compile", inputs=inputs or {}, outputs={"program": str(path)})
+        run = build_manifest(runtime, command="compile", inputs=inputs or {}, outputs={"program": str(path)})
         manifest["config"] = run.pop("config", None)
         manifest["run"] = run
     document = {
@@ -174,7 +174,7 @@ def load_compiled(
 
     Args:
         path: A file written by :func:`save_compiled`.
-        program_cls: The expected program class (default :class:`cscprog.responder.ResponseGenerator`).
+        program_cls: The expected program class (default :class:`cscprog.agents.responder.ResponseGenerator`).
         check_version: Refuse a file written by another cscprog version (True).
         **init_kwargs: Constructor arguments that replace the recorded ones (e.g. ``taxonomy=``).
 
@@ -192,7 +192,7 @@ def load_compiled(
         ```
     """
     if program_cls is None:
-        from cscprog.responder import ResponseGenerator
+        from cscprog.agents.responder import ResponseGenerator
 
         program_cls = ResponseGenerator
     document = read_compiled(path)

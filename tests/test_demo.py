@@ -63,7 +63,7 @@ def answer(field: str, request: AnswerRequest) -> str:
 
 
 def scripted_runtime(tmp_path: Path, **run: object):
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
     config = config_from_dict({"lm": {"model": "scripted/demo"}, "cache": {"dir": str(tmp_path / "cache")},
                                "run": {"concurrency": 2, **run}}, environ={})
@@ -151,7 +151,7 @@ def test_unusable_model_output_is_recorded_and_the_demo_still_completes(tmp_path
             return ""
         return answer(field, request)
 
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
     config = config_from_dict({"lm": {"model": "scripted/broken"}, "cache": {"dir": str(tmp_path / "cache")}},
                               environ={})
@@ -214,7 +214,7 @@ def test_demo_config_puts_the_cache_under_the_output_and_fresh_refreshes(tmp_pat
 
 def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_config_cache(tmp_path, monkeypatch):
     from cscprog.demo import plan
-    from cscprog.lm.weights import find_chunks
+    from cscprog.lm.local.weights import find_chunks
 
     try:
         find_chunks("0.5b")
@@ -243,7 +243,7 @@ def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_confi
 @pytest.mark.slow
 def test_cscprog_demo_on_the_embedded_model(tmp_path, capsys):
     pytest.importorskip("llama_cpp", reason='needs llama-cpp-python (pip install "cscprog[local]")')
-    from cscprog.lm.weights import find_chunks
+    from cscprog.lm.local.weights import find_chunks
 
     try:
         find_chunks("0.5b")

@@ -41,7 +41,7 @@ from cscprog.cache.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION
 from cscprog.cache.calls import CallInfo, CallObserver
 from cscprog.cache.errors import CacheBundleError, CacheError, CacheMissError
 from cscprog.cache.keys import normalize_endpoint
-from cscprog.cache.router import ROLE_KEY, SETTINGS_KEY, CacheRouter, activate, install_router
+from cscprog.cache.router import CacheRouter, activate, install_router
 from cscprog.cache.stats import LAST_RUN_FILE, json_stats, read_last_run
 from cscprog.cache.store import MODES, CacheMode, ResponseCache
 
@@ -50,8 +50,6 @@ __all__ = [
     "BUNDLE_FORMAT_VERSION",
     "LAST_RUN_FILE",
     "MODES",
-    "ROLE_KEY",
-    "SETTINGS_KEY",
     "CacheBundleError",
     "CacheError",
     "CacheMissError",

@@ -1,9 +1,9 @@
 """Routing ``dspy.cache`` to the active :class:`ResponseCache <cscprog.cache.ResponseCache>`.
 
 :func:`install_router` puts a :class:`CacheRouter` in ``dspy.cache`` once; it forwards to the cache made active
-with :func:`activate` (the ``dspy.settings`` key :data:`SETTINGS_KEY`, a ``dspy.context`` override, so
-``dspy.Parallel`` workers and ``acall`` tasks see it) and to DSPy's own cache otherwise. :data:`ROLE_KEY`
-names the role of the calls made inside a block; the cache records it with each entry.
+with :func:`activate` (the ``dspy.settings`` key :data:`cscprog.context.CACHE_KEY`, a ``dspy.context``
+override, so ``dspy.Parallel`` workers and ``acall`` tasks see it) and to DSPy's own cache otherwise.
+:data:`cscprog.context.ROLE_KEY` names the role of the calls made inside a block; the cache records it with each entry.
 
 Example:
     ```python
@@ -22,15 +22,11 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from dspy.dsp.utils.settings import settings as _dspy_settings
+from cscprog.context import CACHE_KEY, ROLE_KEY, active_cache
 
 if TYPE_CHECKING:
     from cscprog.cache.store import ResponseCache
 
-SETTINGS_KEY = "cscprog_cache"
-"""The ``dspy.settings`` key :func:`activate` sets and :class:`CacheRouter` reads."""
-ROLE_KEY = "cscprog_role"
-"""The ``dspy.settings`` key naming the role of the calls made inside it (recorded with each entry)."""
 
 
 class CacheRouter:
@@ -62,7 +58,7 @@ class CacheRouter:
 
     def target(self) -> Any:
         """The cache the current context uses."""
-        active = _dspy_settings.get(SETTINGS_KEY)
+        active = active_cache()
         return active if active is not None else self.fallback()
 
     def cache_key(self, request: dict[str, Any], ignored_args_for_cache_key: list[str] | None = None) -> str:
@@ -154,7 +150,7 @@ def activate(cache: ResponseCache, *, role: str | None = None) -> Iterator[Respo
     import dspy
 
     install_router()
-    overrides: dict[str, Any] = {SETTINGS_KEY: cache}
+    overrides: dict[str, Any] = {CACHE_KEY: cache}
     if role is not None:
         overrides[ROLE_KEY] = role
     with dspy.context(**overrides):

@@ -26,16 +26,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from dspy.dsp.utils.settings import settings as _dspy_settings
-
 from cscprog.cache.bundle import _export_entries, _import_entries, _read_bundle, _write_bundle
 from cscprog.cache.calls import CallInfo, CallObserver, call_info, miss_excerpt
 from cscprog.cache.entries import _decode_record, _encode_record, _pack, _stored_entries, _unpack, _usage_and_cost
 from cscprog.cache.errors import CacheError, CacheMissError, _CorruptEntry
 from cscprog.cache.keys import _endpoint_of, _model_of, _provider_of, normalize_endpoint, request_key
 from cscprog.cache.memory import _MemoryStore
-from cscprog.cache.router import ROLE_KEY
 from cscprog.cache.stats import _finish, _RunStats, _summarize, read_last_run
+from cscprog.context import current_role
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +153,7 @@ class ResponseCache:
         return self._prepare(request)[0]
 
     def _call_info(self, request: dict[str, Any], key: str, model: str, endpoint: str | None) -> CallInfo:
-        return call_info(request, key, model, endpoint, _dspy_settings.get(ROLE_KEY))
+        return call_info(request, key, model, endpoint, current_role())
 
     def _lookup(self, key: str) -> tuple[dict[str, Any], bytes] | None:
         if self._memory_entries:
@@ -223,7 +221,7 @@ class ResponseCache:
         self._stats.count("misses", model, shown)
         if self.mode == "replay":
             raise CacheMissError(
-                role=_dspy_settings.get(ROLE_KEY),
+                role=current_role(),
                 model=model,
                 endpoint=shown,
                 key=key or "(unkeyable)",
@@ -278,7 +276,7 @@ class ResponseCache:
             "model": model,
             "endpoint": shown,
             "provider": _provider_of(model),
-            "role": _dspy_settings.get(ROLE_KEY),
+            "role": current_role(),
             "created": round(time.time(), 3),
             "usage": usage,
             "cost": cost,

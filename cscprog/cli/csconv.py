@@ -61,7 +61,7 @@ def rewrite_command(
     ``<OUTPUT stem>.dropped.jsonl``. A dialogue whose LLM calls gave no usable output is a failure (retried by
     --resume), not a drop.
     """
-    from cscprog.rewriter import GENERATION_FAILURE, Rewriter
+    from cscprog.csconv.rewriter import GENERATION_FAILURE, Rewriter
 
     check_choice(output_format, FORMATS, "--format")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
@@ -112,7 +112,7 @@ def annotate_command(
     A dialogue with a turn that could not be labelled after the retries is a failure (retried by --resume);
     it is not written half-labelled.
     """
-    from cscprog.classifier import StrategyClassifier
+    from cscprog.agents.classifier import StrategyClassifier
 
     check_choice(output_format, FORMATS, "--format")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)

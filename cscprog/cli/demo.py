@@ -37,8 +37,8 @@ def demo_command(
     """
     from cscprog.config import load_config
     from cscprog.demo import demo_config, provider_snippet, run_demo
+    from cscprog.lm.runtime import Runtime
     from cscprog.runs import make_progress
-    from cscprog.runtime import Runtime
 
     check_choice(progress, PROGRESS_MODES, "--progress")
     err = console(stderr=True)

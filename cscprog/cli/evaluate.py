@@ -54,8 +54,8 @@ def _scores_table(result: dict[str, Any], title: str) -> Table:
 
 
 def _load_program(path: Path | None, taxonomy: Taxonomy, explicit_taxonomy: bool) -> tuple[Any, dict[str, Any] | None]:
+    from cscprog.agents.responder import ResponseGenerator
     from cscprog.optimizers import load_compiled, read_compiled
-    from cscprog.responder import ResponseGenerator
 
     if path is None:
         return ResponseGenerator(taxonomy), None
@@ -96,9 +96,9 @@ def evaluate_command(
     Exit status: 0 when every dialogue ran, 1 when some could not (their turns count as failures), 130 when
     interrupted (continue with --resume), 2 for bad input.
     """
-    from cscprog.evaluate import CONTEXTS, evaluate
+    from cscprog.evaluation.evaluate import CONTEXTS, evaluate
+    from cscprog.lm.runtime import Runtime
     from cscprog.runs import make_progress
-    from cscprog.runtime import Runtime
 
     check_choice(context, CONTEXTS, "--context")
     check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
@@ -150,7 +150,7 @@ def score_command(
     unknown strategy label or a wrong type stops with exit status 2, naming the line and the field. Supporter
     turns of a predicted dialogue without a prediction count as failures.
     """
-    from cscprog.evaluate import score_file
+    from cscprog.evaluation.predictions import score_file
 
     _, tax = config_and_taxonomy(config, taxonomy)
     dialogues = load_for_cli(reference, config, taxonomy, False, False).dialogues
@@ -197,10 +197,10 @@ def compile_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Optimize the response program with a recipe; print the dev scores before and after; save it with its manifest."""
-    from cscprog.evaluate import sample_dialogues
+    from cscprog.agents.responder import ResponseGenerator
+    from cscprog.evaluation.evaluate import sample_dialogues
+    from cscprog.lm.runtime import Runtime
     from cscprog.optimizers import BUDGETS, RECIPES, compile_program, save_compiled, training_examples
-    from cscprog.responder import ResponseGenerator
-    from cscprog.runtime import Runtime
 
     check_choice(optimizer, tuple(RECIPES), "--optimizer")
     check_choice(budget, BUDGETS, "--budget")

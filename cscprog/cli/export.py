@@ -1,7 +1,7 @@
 """``cscprog export``: annotated dialogues as fine-tuning data (one example per supporter turn).
 
 The example layout (system prompt, user message, ``Strategy: ...`` / ``Reply: ...`` target, metadata) is
-described in :mod:`cscprog.export`; ``cscprog score`` reads a fine-tuned model's raw outputs in that layout
+described in :mod:`cscprog.finetune.export`; ``cscprog score`` reads a fine-tuned model's raw outputs in that layout
 from prediction lines with a ``completion`` field.
 
 Example:
@@ -90,7 +90,7 @@ def export_command(
 
     Every supporter turn must carry a strategy of the taxonomy; bad input stops with exit status 2.
     """
-    from cscprog.export import FORMATS, write_export
+    from cscprog.finetune.export import FORMATS, write_export
 
     check_choice(format, FORMATS, "--format")
     ratios = parse_split(split)

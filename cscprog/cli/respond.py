@@ -36,7 +36,7 @@ from cscprog.framework import Taxonomy
 from cscprog.runs import ItemError
 
 if TYPE_CHECKING:
-    from cscprog.responder import ResponseGenerator
+    from cscprog.agents.responder import ResponseGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def load_generator(
                                    gold_strategy=False)
         ```
     """
+    from cscprog.agents.responder import ResponseGenerator
     from cscprog.optimizers import load_compiled
-    from cscprog.responder import ResponseGenerator
 
     if path is None:
         return ResponseGenerator(taxonomy, use_gold_strategy=gold_strategy)
@@ -121,7 +121,7 @@ def respond_command(
     reply. A dialogue with a turn the program could not answer after the retries is a failure (retried by
     --resume); dialogues without supporter turns are skipped with a warning.
     """
-    from cscprog.responder import CONTEXTS, respond_dialogue
+    from cscprog.agents.responder import CONTEXTS, respond_dialogue
 
     check_choice(context, CONTEXTS, "--context")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)

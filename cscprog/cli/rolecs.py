@@ -102,8 +102,9 @@ def synthesize_command(
     Every dialogue has a stable id derived from its profile and topic, and the plan depends only on the
     profiles, topics, -n and the seed, so --resume continues exactly the same run.
     """
-    from cscprog.judge import QualityJudge
-    from cscprog.roleplay import TOPICS, RolePlaySimulator, synthesis_plan
+    from cscprog.rolecs.judge import QualityJudge
+    from cscprog.rolecs.plan import TOPICS, synthesis_plan
+    from cscprog.rolecs.roleplay import RolePlaySimulator
 
     check_choice(output_format, FORMATS, "--format")
     if language is not None:
@@ -166,7 +167,7 @@ def judge_command(
     A dialogue the judge could not assess after the retries is a failure (retried by --resume), never a pass.
     With --format released the verdict is not representable and only the dialogues are written.
     """
-    from cscprog.judge import QualityJudge
+    from cscprog.rolecs.judge import QualityJudge
 
     check_choice(output_format, FORMATS, "--format")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)

@@ -3,7 +3,7 @@
 The commands themselves (``rewrite``, ``annotate`` in :mod:`cscprog.cli.csconv`; ``synthesize``, ``judge`` in
 :mod:`cscprog.cli.rolecs`; ``respond`` in :mod:`cscprog.cli.respond`) only build their items and their work
 function and call :func:`execute`, which runs them through :class:`cscprog.runs.Runner` inside a
-:class:`cscprog.runtime.Runtime` built from ``--config``, prints a summary on stderr (stdout stays empty unless
+:class:`cscprog.lm.runtime.Runtime` built from ``--config``, prints a summary on stderr (stdout stays empty unless
 ``--json``), and exits 0 (all finished), 1 (failures, or a budget stop), 130 (interrupted) or 2 (bad input).
 
 Example:
@@ -30,9 +30,9 @@ from cscprog.data import Dialogue
 from cscprog.data.io import released_record
 from cscprog.errors import CscprogError
 from cscprog.framework import Taxonomy
+from cscprog.lm.runtime import Runtime
 from cscprog.runs import Runner, make_progress
 from cscprog.runs.engine import ENGINES, ExecutionEngine, make_engine
-from cscprog.runtime import Runtime
 
 __all__ = [
     "FORMATS",

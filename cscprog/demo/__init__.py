@@ -12,7 +12,7 @@ Example:
     from pathlib import Path
     from cscprog.config import load_config
     from cscprog.demo import demo_config, run_demo
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
     config, notes = demo_config(load_config(), Path("cscprog-demo"))
     runtime = Runtime(config)

@@ -9,7 +9,7 @@ Example:
     ```python
     from cscprog.demo import run_demo
     from cscprog.runs import make_progress
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
     runtime = Runtime(config)
     try:
@@ -45,9 +45,9 @@ from cscprog.demo.stages import (
     evaluate_stage,
     rolecs_stage,
 )
-from cscprog.manifest import write_manifest
+from cscprog.lm.runtime import Runtime
 from cscprog.runs import RunInputError
-from cscprog.runtime import Runtime
+from cscprog.runs.manifest import build_manifest, write_manifest
 
 __all__ = ["OUTPUTS", "DemoResult", "run_demo"]
 
@@ -189,7 +189,7 @@ def run_demo(
     result.usage = runtime.usage()
     result.duration_s = round(time.monotonic() - clock, 3)
     outputs = {name: str(target / name) for name in OUTPUTS if (target / name).exists() or name == "report.md"}
-    manifest = runtime.manifest(command="cscprog demo", inputs={"plan": chosen.to_json()}, outputs=outputs,
+    manifest = build_manifest(runtime, command="cscprog demo", inputs={"plan": chosen.to_json()}, outputs=outputs,
                                 started=started, stopped=result.stopped, item_failures=result.item_failures,
                                 notes=result.notes, stage_seconds=result.seconds)
     write_manifest(target / "manifest.json", manifest)

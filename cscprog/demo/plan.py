@@ -162,7 +162,7 @@ def demo_config(config: Config, out_dir: Path, *, fresh: bool = False) -> tuple[
         notes.append("--fresh: every LM call is made again and its cached response replaced")
     lm = config.lm
     if lm.model == LOCAL_MODEL and lm.local_model_path is None:
-        from cscprog.lm.weights import resolve_model_file
+        from cscprog.lm.local.weights import resolve_model_file
 
         size = lm.local_model_size
         if "local_model_size" not in lm.model_fields_set:

@@ -1,8 +1,8 @@
 """The demo's Markdown report: what ran, what each filter decided, the synthesized data, base vs compiled.
 
 The base vs compiled table follows the paper's Table 2 layout (columns and published rows from
-:mod:`cscprog.report`); the plots are the evaluation's own PNGs (:mod:`cscprog.plots`), linked from
-``eval/<program>-<context>/``.
+:mod:`cscprog.evaluation.report`); the plots are the evaluation's own PNGs
+(:mod:`cscprog.evaluation.plots`), linked from ``eval/<program>-<context>/``.
 
 Example:
     ```python
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from cscprog.demo.plan import provider_snippet
 from cscprog.demo.stages import CONTEXTS, PROGRAMS, RECIPE
+from cscprog.evaluation.report import _OUR_KEYS, COLUMNS, DASH, PAPER_ROWS, _num, _table
 from cscprog.framework import Taxonomy
-from cscprog.report import _OUR_KEYS, COLUMNS, DASH, PAPER_ROWS, _num, _table
 
 if TYPE_CHECKING:
     from cscprog.demo.pipeline import DemoResult

@@ -33,8 +33,8 @@ from cscprog.data import Dialogue
 from cscprog.demo.plan import DemoPlan, held_out_splits, truncate
 from cscprog.errors import CscprogError
 from cscprog.framework import Taxonomy
+from cscprog.lm.runtime import Runtime
 from cscprog.runs import FailureLog, NoProgress, ProgressReporter, Runner, RunResult
-from cscprog.runtime import Runtime
 
 __all__ = ["COMPILE_OVERRIDES", "CONTEXTS", "PROGRAMS", "ROLES_USED", "CompileOutcome", "CsconvOutcome", "DemoContext",
            "DemoStopped", "EvaluateOutcome", "RolecsOutcome", "StageRun", "compile_stage", "csconv_stage",
@@ -154,8 +154,8 @@ class CsconvOutcome:
 
 def csconv_stage(ctx: DemoContext) -> CsconvOutcome:
     """Rewrite the plan's raw samples and re-annotate the first supporter turns of every rewrite produced."""
-    from cscprog.classifier import StrategyClassifier
-    from cscprog.rewriter import Rewriter
+    from cscprog.agents.classifier import StrategyClassifier
+    from cscprog.csconv.rewriter import Rewriter
     from cscprog.samples import load_sample
 
     plan = ctx.plan
@@ -222,8 +222,9 @@ class RolecsOutcome:
 
 def rolecs_stage(ctx: DemoContext) -> RolecsOutcome:
     """Synthesize the plan's role-play dialogues (seeded profiles x topics plan) and judge each one."""
-    from cscprog.judge import QualityJudge
-    from cscprog.roleplay import TOPICS, RolePlaySimulator, synthesis_plan
+    from cscprog.rolecs.judge import QualityJudge
+    from cscprog.rolecs.plan import TOPICS, synthesis_plan
+    from cscprog.rolecs.roleplay import RolePlaySimulator
     from cscprog.samples import load_profiles
 
     plan = ctx.plan
@@ -272,7 +273,7 @@ class CompileOutcome:
     splits: dict[str, list[Dialogue]]
 
     def manifest(self) -> dict[str, Any]:
-        """What :func:`cscprog.evaluate.evaluate` records about the compiled program."""
+        """What :func:`cscprog.evaluation.evaluate.evaluate` records about the compiled program."""
         return {"path": str(self.path), "recipe": RECIPE, "budget": BUDGET,
                 "optimizer": self.result.settings.get("optimizer"), "before": self.result.before,
                 "after": self.result.after, "improvement": self.result.improvement}
@@ -280,8 +281,8 @@ class CompileOutcome:
 
 def compile_stage(ctx: DemoContext, rolecs: RolecsOutcome) -> CompileOutcome:
     """Compile the response generator on the judged synthesized dialogues plus the annotated train split."""
+    from cscprog.agents.responder import ResponseGenerator
     from cscprog.optimizers import compile_program, save_compiled, training_examples
-    from cscprog.responder import ResponseGenerator
     from cscprog.samples import load_sample
 
     plan = ctx.plan
@@ -319,9 +320,9 @@ class EvaluateOutcome:
 
 def evaluate_stage(ctx: DemoContext, compiled: CompileOutcome) -> EvaluateOutcome:
     """Evaluate the base and the compiled generator on the test split's first supporter turns, both contexts."""
-    from cscprog.evaluate import evaluate
-    from cscprog.metrics.semantic import load_semantic_scorer
-    from cscprog.responder import ResponseGenerator
+    from cscprog.agents.responder import ResponseGenerator
+    from cscprog.evaluation.evaluate import evaluate
+    from cscprog.evaluation.metrics.semantic import load_semantic_scorer
 
     plan = ctx.plan
     test = [truncate(d, plan.positions) for d in compiled.splits["test"]]

@@ -2,7 +2,7 @@
 
 * ``model`` is any litellm model string (``openai/gpt-4o-mini``, ``anthropic/claude-3-5-haiku-latest``,
   ``ollama_chat/qwen2.5``), or ``"local"`` for the embedded llama.cpp model
-  (:func:`cscprog.lm.embedded.build_local_lm`, imported only then).
+  (:func:`cscprog.lm.local.engine.build_local_lm`, imported only then).
 * OpenAI-compatible servers (llama.cpp server, vLLM, Ollama, LM Studio) are ``openai/<name>`` with
   ``api_base = "http://host:port/v1"``. Without ``api_key_env`` such a server gets a placeholder key, never
   an ambient ``OPENAI_API_KEY`` that was meant for another endpoint.
@@ -86,7 +86,7 @@ def build_lm(settings: LMSettings, *, cache_dir: Path) -> dspy.LM:
         ```
     """
     if settings.is_local:
-        from cscprog.lm.embedded import build_local_lm
+        from cscprog.lm.local.engine import build_local_lm
 
         return build_local_lm(settings, Path(cache_dir), num_retries=0, cache=True)
     kwargs = _lm_kwargs(settings)

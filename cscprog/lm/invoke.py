@@ -2,7 +2,7 @@
 
 :func:`invoke` (and :func:`ainvoke`) runs ``predictor(**inputs)``:
 
-* inside ``runtime.role(role)`` when a :class:`cscprog.runtime.Runtime` is active, so the call uses the
+* inside ``runtime.role(role)`` when a :class:`cscprog.lm.runtime.Runtime` is active, so the call uses the
   role's LM and the cache attributes it to the role; else with plain DSPy settings
   (``dspy.configure(lm=...)`` works);
 * transient errors (``dspy.utils.exceptions.is_retryable_lm_error``: 429, 5xx, timeouts, transport) are
@@ -48,14 +48,12 @@ from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError, is_retryable_lm_error
 
 from cscprog.config import LMSettings
+from cscprog.context import current_retry_round, current_runtime
 from cscprog.errors import CscprogError
 
 __all__ = ["GenerationFailure", "ainvoke", "backoff_delay", "invoke"]
 
 logger = logging.getLogger(__name__)
-
-RETRY_ROUND_KEY = "cscprog_retry_round"
-"""The ``dspy.settings`` key with how many earlier runs this item failed in (set by :mod:`cscprog.runs`)."""
 
 RAW_TEXT_LIMIT = 2000
 """Characters of raw LM text kept in a :class:`GenerationFailure`."""
@@ -147,12 +145,10 @@ class _Call:
         self.role = role
         self.attempts = attempts
         self.validate = validate
-        from cscprog.runtime import current_runtime
-
         self.runtime = current_runtime()
         # A run that re-runs an item which failed before (``--resume``) sets its retry round, so the attempts
         # of this round use rollout ids no earlier round used: a cached bad answer is not replayed again.
-        self.first_rollout = int(dspy.settings.get(RETRY_ROUND_KEY) or 0) * attempts
+        self.first_rollout = current_retry_round() * attempts
         self.attempt = 0
         self.transient = 0
         self.reason = ""

@@ -1,7 +1,7 @@
 """A thread-safe token-bucket rate limiter for one backend (endpoint + model): requests and tokens per minute.
 
 One :class:`RateLimiter` is shared by every thread that calls the same endpoint and model; the
-:class:`cscprog.runtime.Runtime` owns them (there is no module-level registry). Callers reserve capacity
+:class:`cscprog.lm.runtime.Runtime` owns them (there is no module-level registry). Callers reserve capacity
 before a request with :meth:`RateLimiter.acquire` (tokens estimated as ``prompt_chars / 4 + max_tokens``)
 and correct the token estimate afterwards with :meth:`RateLimiter.reconcile` (the real usage).
 

@@ -10,7 +10,7 @@ long enough to cap throughput at 0.83 of the ideal.
 :func:`install` wraps the lookup with a memo keyed by provider, model name, metadata namespaces and the
 snapshot object itself: answers are exactly those of the original function (each caller gets its own deep
 copy, as before), computed once per distinct model. It is idempotent, process-wide (DSPy's pricing is), and
-called by :class:`cscprog.runtime.Runtime`; :func:`uninstall` restores DSPy's function.
+called by :class:`cscprog.lm.runtime.Runtime`; :func:`uninstall` restores DSPy's function.
 
 Example:
     ```python

@@ -22,7 +22,7 @@ from typing import Any
 __all__ = ["NO_ROLE", "UsageLedger", "UsageRow"]
 
 NO_ROLE = "(no role)"
-"""The role name used for calls made outside :meth:`cscprog.runtime.Runtime.role`."""
+"""The role name used for calls made outside :meth:`cscprog.lm.runtime.Runtime.role`."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ Guarantees:
   inputs, seed and cache give byte-identical files at any concurrency (the work function must not depend on
   the order items run in).
 * **Concurrent.** ``concurrency`` worker threads; each item runs in a copy of the caller's ``contextvars`` context,
-  so ``dspy.context`` settings and the active :class:`cscprog.runtime.Runtime` (its shared rate limiters, budget,
+  so ``dspy.context`` settings and the active :class:`cscprog.lm.runtime.Runtime` (its shared rate limiters, budget,
   cache and usage ledger) reach the workers.
 * **Local or distributed, same files.** Where the work runs is an :class:`ExecutionEngine`: threads of this process
   (:class:`ThreadEngine`, the default) or Ray worker processes on one machine or a cluster
@@ -34,7 +34,7 @@ Guarantees:
   second Ctrl-C abandons them), writes the manifest and reports how to resume.
 * **Observable.** A progress reporter on stderr (:func:`make_progress`: a rich bar with rate, ETA, failures, calls
   and cost on a terminal; plain lines otherwise); ``<output>.manifest.json`` records the command, inputs, counts,
-  interruption, seed, cache hits and misses, and usage and cost per role (:mod:`cscprog.manifest`).
+  interruption, seed, cache hits and misses, and usage and cost per role (:mod:`cscprog.runs.manifest`).
 * **Exit statuses.** :attr:`RunResult.exit_status`: 0 all finished, 1 some failed or not run (budget), 130
   interrupted; a run that cannot start raises :class:`RunInputError` (the CLI's status 2).
 
@@ -42,7 +42,7 @@ Example:
     ```python
     from cscprog.data import read_dialogues
     from cscprog.runs import Routed, Runner, make_progress
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
     classifier = StrategyClassifier()
     runtime = Runtime.from_config("cscprog.toml")

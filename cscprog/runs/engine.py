@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import dspy
 
+from cscprog.context import RETRY_ROUND_KEY
 from cscprog.errors import CscprogError
 from cscprog.lm.budget import BudgetExceeded
-from cscprog.lm.invoke import RETRY_ROUND_KEY
 from cscprog.runs.items import MAIN_SINK, encode_result
 
 if TYPE_CHECKING:
+    from cscprog.lm.runtime import Runtime
     from cscprog.runs.stop import StopControl
-    from cscprog.runtime import Runtime
 
 __all__ = [
     "ENGINES",
@@ -208,7 +208,7 @@ class ExecutionEngine(abc.ABC):
         """Release the workers; ``abandon``: items are still running and will not be waited for."""
 
     def usage(self, runtime: Runtime | None) -> dict[str, Any] | None:
-        """The run's usage summary so far (the shape of :meth:`cscprog.runtime.Runtime.usage`), or None."""
+        """The run's usage summary so far (the shape of :meth:`cscprog.lm.runtime.Runtime.usage`), or None."""
         return runtime.usage() if runtime is not None else None
 
     def manifest_sections(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Each record names the item, the error type, the reason, and what the error carries that helps to debug it (the
 role and the raw LM text of a :class:`cscprog.lm.invoke.GenerationFailure`, the cache key of a
-:class:`cscprog.cache.CacheMissError`), with every secret value redacted (:func:`cscprog.manifest.redact`).
+:class:`cscprog.cache.CacheMissError`), with every secret value redacted (:func:`cscprog.runs.manifest.redact`).
 Failures are appended as they happen (so a crash keeps them); when a run ends, the file is rewritten to hold
 the latest failure of every item that is still not finished, in input order, or removed when there is none.
 
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cscprog.manifest import redact
+from cscprog.runs.manifest import redact
 from cscprog.runs.output import replace_atomically
 
 __all__ = ["FailureLog", "describe_failure", "failures_path"]

@@ -3,7 +3,7 @@
 A provider's limit is global: 8 workers with a limiter each would send 8 times the allowed rate. So a run on
 the Ray engine with any ``requests_per_minute``/``tokens_per_minute`` or ``[budget]`` limit starts one
 :class:`SharedLimits` actor holding the run's :class:`cscprog.lm.limiter.RateLimiter` (one per endpoint and model,
-as :class:`cscprog.runtime.Runtime` groups them) and its :class:`cscprog.lm.budget.Budget`. In each worker,
+as :class:`cscprog.lm.runtime.Runtime` groups them) and its :class:`cscprog.lm.budget.Budget`. In each worker,
 :func:`share_limits` gives the runtime's :class:`cscprog.lm.gate.CallGate` a :class:`RemoteRateLimiter` and a
 :class:`RemoteBudget`: before each real request (a cache miss) the gate reserves capacity in the actor, which
 answers at once with how long to wait (the limiter's reservations are first come, first served), and the
@@ -34,7 +34,7 @@ from cscprog.lm.gate import CallGate
 from cscprog.lm.limiter import RateLimiter
 
 if TYPE_CHECKING:
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
 __all__ = [
     "RemoteBudget",

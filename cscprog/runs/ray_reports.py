@@ -1,6 +1,6 @@
 """What the Ray workers of a run report (usage, cache counters, roles, budget), merged for progress and manifest.
 
-Each worker counts its own calls in its own :class:`cscprog.runtime.Runtime`; it sends a report (a cumulative
+Each worker counts its own calls in its own :class:`cscprog.lm.runtime.Runtime`; it sends a report (a cumulative
 snapshot with a sequence number) along with its results at most every half second, and a last one when it is
 closed. :class:`WorkerReports` keeps the newest report of every worker, dead ones included (a worker that dies
 loses only what it counted since its last report), and merges them into the sections of the run manifest
@@ -72,7 +72,7 @@ def _finish_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def merge_usage(summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The sum of several :meth:`cscprog.runtime.Runtime.usage` summaries, in the same shape.
+    """The sum of several :meth:`cscprog.lm.runtime.Runtime.usage` summaries, in the same shape.
 
     Example:
         ```python

@@ -1,7 +1,7 @@
 """One Ray worker of a run: its own runtime built from the run's configuration, items on its threads.
 
 :class:`ItemWorker` is the body of a Ray actor (the Ray engine wraps it with ``ray.remote``; this module does not
-need Ray). Each worker process builds a :class:`cscprog.runtime.Runtime` from the run's validated configuration,
+need Ray). Each worker process builds a :class:`cscprog.lm.runtime.Runtime` from the run's validated configuration,
 sent as plain data (:func:`portable_config`): model names, endpoints, cache settings and the *names* of the
 environment variables holding API keys, never a key. Keys are read from the worker's own environment when its
 LMs are built, and :meth:`ItemWorker.ready` reports the variables missing there before any item runs.
@@ -94,7 +94,7 @@ class ItemWorker:
                  options: dict[str, Any], limits: Any = None, report_every: float = 0.5) -> None:
         self.runtime: Any = None
         if config_data is not None:
-            from cscprog.runtime import Runtime
+            from cscprog.lm.runtime import Runtime
 
             config = Config.model_validate(config_data).model_copy(update={"source": source})
             self.runtime = Runtime(config)
@@ -102,7 +102,7 @@ class ItemWorker:
                 from cscprog.runs.ray_limits import share_limits
 
                 share_limits(self.runtime, limits)
-        from cscprog.manifest import secret_values
+        from cscprog.runs.manifest import secret_values
 
         self.secrets = secret_values(self.runtime)
         self.work = work

@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cscprog.lm.invoke import RETRY_ROUND_KEY
-from cscprog.manifest import MANIFEST_FORMAT, build_manifest, redact, secret_values, write_manifest
+from cscprog.context import RETRY_ROUND_KEY, current_runtime
 from cscprog.runs.engine import ExecutionEngine, Outcome, RunJob, budget_stop_reason
 from cscprog.runs.failures import FailureLog, failures_path
 from cscprog.runs.items import MAIN_SINK, RunInputError, check_items
+from cscprog.runs.manifest import MANIFEST_FORMAT, build_manifest, redact, secret_values, write_manifest
 from cscprog.runs.output import JsonlSink, remove_stale_temporaries, rewrite_in_order, scan_output
 from cscprog.runs.progress import NoProgress, ProgressReporter, ProgressState
 from cscprog.runs.result import RunResult, manifest_path
@@ -29,7 +29,7 @@ from cscprog.runs.stop import StopControl
 from cscprog.runs.threads import ThreadEngine
 
 if TYPE_CHECKING:
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
 __all__ = ["RETRY_ROUND_KEY", "Runner", "run_items"]
 
@@ -55,7 +55,7 @@ class Runner:
             Without it an existing non-empty output is an error.
         many_records: Items may write several records (e.g. one per supporter turn).
         side_outputs: Named extra outputs a work function can route an item to with :class:`Routed`.
-        runtime: The run's :class:`cscprog.runtime.Runtime` (default: the active one); activated for the run
+        runtime: The run's :class:`cscprog.lm.runtime.Runtime` (default: the active one); activated for the run
             when it is not already, used for the cost display and the manifest.
         progress: A progress reporter (default: none).
         write_manifest: Write ``<output>.manifest.json`` at the end.
@@ -156,8 +156,6 @@ class Runner:
                 output, or another run writing the same output.
             OSError: an output cannot be written (the items finished before are kept).
         """
-        from cscprog.runtime import current_runtime
-
         checked = check_items(items)
         self.stop = StopControl()
         runtime = self.runtime if self.runtime is not None else current_runtime()

@@ -2,7 +2,7 @@
 
 ``concurrency`` daemon threads take the pending items in input order; each item runs inside a copy of the
 ``contextvars`` context the run started in, which carries ``dspy.settings`` overrides (``dspy.context``, the
-active :class:`cscprog.runtime.Runtime` with its shared rate limiters, budget, cache and ledger) into the workers
+active :class:`cscprog.lm.runtime.Runtime` with its shared rate limiters, budget, cache and ledger) into the workers
 the way ``dspy.Parallel`` does, while keeping what one item changes from leaking into another.
 
 Example:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cscprog.cli import main
-from cscprog.export import default_system_prompt, parse_completion
+from cscprog.data.completion import default_system_prompt, parse_completion
 from cscprog.framework import load_taxonomy
 from cscprog.samples import load_sample
 

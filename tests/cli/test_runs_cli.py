@@ -152,7 +152,7 @@ def test_respond_writes_one_record_per_supporter_turn(tmp_path: Path, config: Pa
 
 
 def test_respond_runs_a_saved_program_and_rejects_a_bad_one(tmp_path: Path, config: Path) -> None:
-    from cscprog.responder import ResponseGenerator
+    from cscprog.agents.responder import ResponseGenerator
 
     program = ResponseGenerator()
     program.write_reply.demos = [dspy.Example(history="Customer: hi", strategy="Greeting", language="en",
@@ -287,7 +287,7 @@ def _save_uncompiled(program: dspy.Module, path: Path) -> Path:
 
 def test_respond_loads_a_compiled_program_with_its_demos(tmp_path: Path, config: Path,
                                                          server: OpenAICompatibleServer) -> None:
-    from cscprog.responder import ResponseGenerator
+    from cscprog.agents.responder import ResponseGenerator
 
     marker = "DEMO-5c1e: Good morning, this is the card service desk."
     program = ResponseGenerator()
@@ -309,14 +309,15 @@ def test_respond_loads_a_compiled_program_with_its_demos(tmp_path: Path, config:
 
 def test_respond_refuses_a_compiled_program_of_another_class(tmp_path: Path, config: Path,
                                                              capsys: pytest.CaptureFixture) -> None:
-    from cscprog.classifier import StrategyClassifier
+    from cscprog.agents.classifier import StrategyClassifier
 
     saved = _save_uncompiled(StrategyClassifier(), tmp_path / "classifier.json")
     out = tmp_path / "turns.jsonl"
     assert main(["respond", "sample:annotated_zh", "-o", str(out), "--program", str(saved), "--config", str(config),
                  "--progress", "off"]) == 2
     err = capsys.readouterr().err
-    assert "compiled for cscprog.classifier.StrategyClassifier, not cscprog.responder.ResponseGenerator" in err
+    assert ("compiled for cscprog.agents.classifier.StrategyClassifier, "
+            "not cscprog.agents.responder.ResponseGenerator") in err
     assert str(saved) in err and not out.exists()
 
 

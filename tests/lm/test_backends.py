@@ -86,7 +86,7 @@ def test_any_litellm_model_string_builds_offline(monkeypatch, tmp_path):
 
 
 def test_local_model_is_built_by_the_embedded_module_lazily(monkeypatch, tmp_path):
-    import cscprog.lm.embedded as embedded
+    import cscprog.lm.local.engine as embedded
 
     calls = []
 

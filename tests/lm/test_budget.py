@@ -9,7 +9,8 @@ import pytest
 from cscprog.errors import CscprogError
 from cscprog.lm.budget import Budget, BudgetExceeded
 from cscprog.lm.invoke import invoke
-from cscprog.runtime import Runtime
+from cscprog.lm.runtime import Runtime
+from cscprog.runs.manifest import build_manifest
 from cscprog.testing import OpenAICompatibleServer
 from tests.support_lm import KEY_ENV, SENTINEL_KEY, make_config, qa, tagged_answer
 
@@ -98,5 +99,5 @@ def test_runtime_stops_a_run_at_the_budget_and_keeps_earlier_results(monkeypatch
         with runtime.activate():
             again = [invoke(qa(), role="supporter", question=f"q{index}").answer for index in range(3)]
         assert again == results and server.count == 3
-        assert runtime.manifest(command="test")["budget"]["exceeded"] == "max_calls"
+        assert build_manifest(runtime, command="test")["budget"]["exceeded"] == "max_calls"
         runtime.close()

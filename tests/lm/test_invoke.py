@@ -10,9 +10,10 @@ import pytest
 from dspy.utils.exceptions import LMRateLimitError, LMServerError, LMUnexpectedError
 
 import cscprog.lm.invoke as invoke_module
+from cscprog.context import current_runtime
 from cscprog.errors import CscprogError
 from cscprog.lm.invoke import GenerationFailure, ainvoke, backoff_delay, invoke
-from cscprog.runtime import Runtime, current_runtime
+from cscprog.lm.runtime import Runtime
 from cscprog.testing import Fault, OpenAICompatibleServer, scripted_lm
 from cscprog.testing.openai_server import GARBAGE_TEXT
 from tests.support_lm import KEY_ENV, SENTINEL_KEY, make_config, qa, tagged_answer

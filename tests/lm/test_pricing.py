@@ -45,7 +45,7 @@ def test_install_is_idempotent_and_uninstall_restores_dspy(shipped):
 
 def test_a_runtime_installs_it(shipped, tmp_path):
     from cscprog.config import config_from_dict
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
     runtime = Runtime(config_from_dict({"cache": {"dir": str(tmp_path / "cache")}}, environ={}))
     try:

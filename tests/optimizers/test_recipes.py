@@ -27,11 +27,11 @@ from cscprog.optimizers import (
 )
 
 import cscprog
+from cscprog.agents.responder import ResponseGenerator
 from cscprog.config import config_from_dict
 from cscprog.errors import ConfigError
-from cscprog.metrics.dspy_metrics import strategy_accuracy
-from cscprog.responder import ResponseGenerator
-from cscprog.runtime import Runtime
+from cscprog.evaluation.metrics.dspy_metrics import strategy_accuracy
+from cscprog.lm.runtime import Runtime
 from cscprog.samples import load_sample
 from cscprog.testing import default_answer, scripted_lm
 
@@ -172,7 +172,7 @@ def test_default_metric_and_sample_data_compile_and_round_trip(lm, tmp_path):
     path = save_compiled(tmp_path / "program.json", result, inputs={"train": "sample:annotated_en"})
     document = read_compiled(path)
     manifest = document["manifest"]
-    assert document["program_class"] == "cscprog.responder.ResponseGenerator"
+    assert document["program_class"] == "cscprog.agents.responder.ResponseGenerator"
     assert manifest["optimizer"] == "BootstrapFewShot" and manifest["before"] == result.before
     assert manifest["versions"]["cscprog"] == cscprog.__version__ and manifest["taxonomy"]["name"] == "csc"
     loaded = load_compiled(path)
@@ -187,10 +187,10 @@ def test_default_metric_and_sample_data_compile_and_round_trip(lm, tmp_path):
 def test_loading_refuses_another_class_or_version(lm, tmp_path):
     result = compile_program(ResponseGenerator(), TRAIN[:4], DEV[:2], recipe="bootstrap", metric=strategy_accuracy)
     path = save_compiled(tmp_path / "program.json", result)
-    from cscprog.classifier import StrategyClassifier
+    from cscprog.agents.classifier import StrategyClassifier
 
-    with pytest.raises(CompiledProgramError, match="compiled for cscprog.responder.ResponseGenerator, not "
-                                                   "cscprog.classifier.StrategyClassifier"):
+    with pytest.raises(CompiledProgramError, match="compiled for cscprog.agents.responder.ResponseGenerator, not "
+                                                   "cscprog.agents.classifier.StrategyClassifier"):
         load_compiled(path, StrategyClassifier)
     document = json.loads(path.read_text())
     document["cscprog_version"] = "0.0.1"

@@ -332,7 +332,7 @@ KEY_ENV = "CSCPROG_TEST_RUNS_KEY"
 
 def _runtime(tmp_path: Path, url: str, **budget: int):
     from cscprog.config import config_from_dict
-    from cscprog.runtime import Runtime
+    from cscprog.lm.runtime import Runtime
 
     data = {"lm": {"model": "openai/test-model", "api_base": url, "api_key_env": KEY_ENV, "temperature": 0.0,
                    "num_retries": 4},

@@ -1,0 +1,1 @@
+"""Strategy-aware support agents: the strategy classifier and the response generator (strategy, then reply)."""

@@ -1,0 +1,69 @@
+"""The ground floor of the LM layer: the ``dspy.settings`` keys cscprog uses, and readers for them.
+
+cscprog keeps no global state of its own. What a block of code runs under (the active
+:class:`~cscprog.lm.runtime.Runtime`, the role of its calls, the response cache serving them, the retry round of
+a resumed item) travels in ``dspy.settings`` through ``dspy.context`` overrides, so ``dspy.Parallel`` workers,
+``acall`` tasks and cscprog's own thread pools see it. This module names those keys once and reads them; it
+imports nothing of cscprog, so every layer may use it.
+
+Example:
+    ```python
+    from cscprog.context import current_role, current_runtime
+
+    runtime = current_runtime()        # None outside ``Runtime.activate()``
+    role = current_role()              # e.g. "judge" inside ``runtime.role("judge")``
+    ```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dspy
+
+__all__ = [
+    "CACHE_KEY",
+    "RETRY_ROUND_KEY",
+    "ROLE_KEY",
+    "RUNTIME_KEY",
+    "active_cache",
+    "current_retry_round",
+    "current_role",
+    "current_runtime",
+]
+
+RUNTIME_KEY = "cscprog_runtime"
+"""The key holding the active :class:`~cscprog.lm.runtime.Runtime` (set by ``Runtime.activate``)."""
+ROLE_KEY = "cscprog_role"
+"""The key naming the role of the calls made inside a block (recorded with each cache entry)."""
+CACHE_KEY = "cscprog_cache"
+"""The key holding the :class:`~cscprog.cache.ResponseCache` that serves the calls of a block."""
+RETRY_ROUND_KEY = "cscprog_retry_round"
+"""The key with how many earlier runs the current item failed in (set by :mod:`cscprog.runs`)."""
+
+
+def current_runtime() -> Any:
+    """The :class:`~cscprog.lm.runtime.Runtime` whose ``activate()`` block is running, or None.
+
+    Example:
+        ```python
+        runtime = current_runtime()
+        lm = runtime.lm("judge") if runtime else dspy.settings.lm
+        ```
+    """
+    return dspy.settings.get(RUNTIME_KEY)
+
+
+def current_role() -> str | None:
+    """The role of the calls made here (inside ``Runtime.role(name)``), or None."""
+    return dspy.settings.get(ROLE_KEY)
+
+
+def active_cache() -> Any:
+    """The :class:`~cscprog.cache.ResponseCache` serving the calls made here, or None (DSPy's own cache)."""
+    return dspy.settings.get(CACHE_KEY)
+
+
+def current_retry_round() -> int:
+    """How many earlier runs the current item failed in (0 outside a resumed run)."""
+    return int(dspy.settings.get(RETRY_ROUND_KEY) or 0)

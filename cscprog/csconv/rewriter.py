@@ -1,0 +1,299 @@
+"""The CSConv rewriting pipeline as one DSPy module: filter a raw call, rewrite it with strategies, filter again.
+
+:class:`Rewriter` runs, for one raw dialogue:
+
+1. the rule pre-filter (:func:`cscprog.csconv.prefilter.prefilter`, thresholds from :class:`PrefilterRules`);
+2. the LLM pre-filter ``screen`` (:class:`cscprog.signatures.ScreenCall`, role ``rewriter``): drops calls with
+   abusive language or a poor agent attitude;
+3. the rewrite ``rewrite`` (:class:`cscprog.signatures.RewriteDialogue`, role ``rewriter``): a strictly
+   alternating dialogue with one strategy per supporter turn; labels are validated against the taxonomy and
+   a rewrite that is still unusable after the retries is recorded as a failure of this stage;
+4. the rule post-filters (:func:`cscprog.csconv.postfilter.postfilter`): system notes stripped, multi-label turns,
+   the taxonomy's required strategies, alternation;
+5. the LLM judge ``judge_rewrite`` (:class:`cscprog.signatures.JudgeRewrite`, role ``judge``): only "high"
+   quality is kept.
+
+The method lists the judge before the rule post-filters; every filter must pass, so the order changes only
+which reason is recorded, and running the free rule checks first saves the judge call on dialogues they drop.
+
+Every dialogue gets a :class:`RewriteDecision`; nothing is dropped without one, and a
+:class:`cscprog.lm.invoke.GenerationFailure` of any LLM stage becomes a recorded failure of that stage.
+
+Example:
+    ```python
+    import dspy
+    from cscprog.csconv.rewriter import Rewriter, decision_counts
+    from cscprog.samples import load_sample
+
+    rewriter = Rewriter(use_judge=False)
+    with dspy.context(lm=dspy.LM("openai/gpt-4o-mini")):
+        results = [rewriter(dialogue=d) for d in load_sample("raw")]
+    kept = [r.dialogue for r in results if r.decision.kept]
+    print(decision_counts(r.decision for r in results))
+    ```
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dspy
+
+from cscprog.csconv.postfilter import postfilter
+from cscprog.csconv.prefilter import PrefilterRules, prefilter
+from cscprog.data import Dialogue, Turn
+from cscprog.framework import Taxonomy, load_taxonomy
+from cscprog.lm.invoke import GenerationFailure, invoke
+from cscprog.signatures.rewriting import ScreenCall, judge_signature, rewrite_signature
+
+__all__ = ["STAGES", "RewriteDecision", "Rewriter", "Stage", "decision_counts"]
+
+logger = logging.getLogger(__name__)
+
+Stage = Literal["prefilter", "screen", "rewrite", "postfilter", "judge"]
+STAGES: tuple[Stage, ...] = ("prefilter", "screen", "rewrite", "postfilter", "judge")
+"""The pipeline stages, in the order they run."""
+
+LANGUAGES = ("en", "zh")
+GENERATION_FAILURE = "generation_failure"
+"""The ``rule`` of a decision recording an LLM stage that produced no usable output."""
+
+
+@dataclass(frozen=True)
+class RewriteDecision:
+    """What the pipeline decided about one raw dialogue.
+
+    Attributes:
+        kept: True when the rewritten dialogue passed every filter.
+        stage: The stage that dropped it, or for a kept dialogue the last stage that ran.
+        rule: The rule that dropped it (``min_pairs``, ``abusive_language``, ``generation_failure``,
+            ``multi_label``, ``quality``...); None when kept.
+        reason: A sentence saying why.
+        details: Figures behind the decision (pre-filter counts, stripped notes...).
+
+    Example:
+        ```python
+        RewriteDecision(False, "judge", "quality", "judged 'medium': the call is cut off")
+        ```
+    """
+
+    kept: bool
+    stage: Stage
+    rule: str | None = None
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data (stored in the rewritten dialogue's metadata)."""
+        return {"kept": self.kept, "stage": self.stage, "rule": self.rule, "reason": self.reason,
+                "details": dict(self.details)}
+
+
+def decision_counts(decisions: Iterable[RewriteDecision]) -> dict[str, int]:
+    """How many dialogues were kept, and dropped by each ``stage:rule``, sorted by key.
+
+    Example:
+        ```python
+        decision_counts(r.decision for r in results)   # {'kept': 9, 'prefilter:min_pairs': 1, ...}
+        ```
+    """
+    counts = Counter("kept" if d.kept else f"{d.stage}:{d.rule}" for d in decisions)
+    return dict(sorted(counts.items()))
+
+
+class Rewriter(dspy.Module):
+    """Rewrite and annotate raw support calls (CSConv): rule and LLM pre-filters, rewrite, post-filters, judge.
+
+    One dialogue per call, synchronously; run many with ``dspy.Parallel``, which carries the active runtime and
+    DSPy settings into its worker threads.
+
+    Args:
+        taxonomy: The strategy taxonomy (CSC by default): labels, strategy guide, flow rules and the
+            strategies the post-filter requires.
+        rules: Thresholds of the rule pre-filter.
+        use_screen: Run the LLM pre-filter.
+        use_judge: Run the LLM judge.
+        language: ``"en"`` or ``"zh"``: the language of the rewritten dialogues; None keeps each input's.
+        attempts: Attempts at a usable output per LLM call (parse failures, invalid labels).
+
+    Attributes:
+        screen: The LLM pre-filter predictor (role ``rewriter``).
+        rewrite: The rewriting predictor (role ``rewriter``).
+        judge_rewrite: The LLM post-filter predictor (role ``judge``).
+
+    Example:
+        ```python
+        rewriter = Rewriter(rules=PrefilterRules(max_pairs=20), language="zh")
+        with runtime.activate():
+            result = rewriter(dialogue=raw)
+        result.decision.kept, result.dialogue
+        ```
+    """
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy | None = None,
+        *,
+        rules: PrefilterRules | None = None,
+        use_screen: bool = True,
+        use_judge: bool = True,
+        language: str | None = None,
+        attempts: int = 3,
+    ) -> None:
+        super().__init__()
+        if language is not None and language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)} or None, got {language!r}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy("csc")
+        self.rules = rules if rules is not None else PrefilterRules()
+        self.use_screen = use_screen
+        self.use_judge = use_judge
+        self.language = language
+        self.attempts = attempts
+        self.screen = dspy.Predict(ScreenCall)
+        self.rewrite = dspy.Predict(rewrite_signature(self.taxonomy))
+        self.judge_rewrite = dspy.Predict(judge_signature(self.taxonomy))
+
+    # -- checks -------------------------------------------------------------------------------------------------
+
+    def check_rewrite(self, prediction: dspy.Prediction) -> str | None:
+        """Why a rewrite is unusable (None when usable): every supporter turn labelled with the taxonomy's
+        strategies, no label on customer turns, no empty text. Used as ``invoke``'s ``validate``."""
+        turns = prediction.rewritten
+        if not turns:
+            return "the rewrite has no turns"
+        names = set(self.taxonomy.names)
+        for index, turn in enumerate(turns):
+            if not turn.text.strip():
+                return f"turn {index} has no text"
+            labels = ([turn.strategy] if turn.strategy else []) + list(turn.extra_strategies)
+            unknown = [label for label in labels if label not in names]
+            if unknown:
+                return f"turn {index}: {unknown[0]!r} is not a strategy of taxonomy {self.taxonomy.name!r}"
+            if turn.speaker == "supporter" and not labels:
+                return f"supporter turn {index} has no strategy"
+            if turn.speaker == "customer" and labels:
+                return f"customer turn {index} carries a strategy ({', '.join(labels)}); only supporter turns do"
+        return None
+
+    # -- the pipeline -------------------------------------------------------------------------------------------
+
+    def forward(self, dialogue: Dialogue) -> dspy.Prediction:
+        """Run the pipeline on one raw dialogue.
+
+        Args:
+            dialogue: The raw call (strategies, if any, are ignored).
+
+        Returns:
+            ``Prediction(dialogue, decision, candidate, screen, judge)``: ``dialogue`` is the rewritten
+            :class:`Dialogue` when kept, else None; ``decision`` the :class:`RewriteDecision`; ``candidate``
+            the rewrite (after note stripping) whenever one was produced, kept or not; ``screen`` and
+            ``judge`` the LLM verdicts as dicts (None when that stage did not run).
+
+        Raises:
+            BudgetExceeded: the run budget is spent.
+            dspy.utils.exceptions.LMError: the LM failed for a reason other than unusable output.
+        """
+        language = self.language or dialogue.language or "en"
+        outcome = _Outcome()
+        checked = prefilter(dialogue, self.rules)
+        if not checked.kept:
+            return outcome.drop("prefilter", checked.rule, checked.reason, checked.details)
+        merged = dialogue.merged()
+        raw_transcript = merged.transcript(strategies=False)
+
+        if self.use_screen:
+            try:
+                screened = invoke(self.screen, role="rewriter", attempts=self.attempts, transcript=raw_transcript)
+            except GenerationFailure as error:
+                return outcome.drop("screen", GENERATION_FAILURE, str(error))
+            outcome.screen = {
+                "abusive_language": bool(screened.abusive_language),
+                "poor_agent_attitude": bool(screened.poor_agent_attitude),
+                "reason": screened.reason,
+            }
+            if screened.abusive_language:
+                return outcome.drop("screen", "abusive_language", f"abusive language: {screened.reason}")
+            if screened.poor_agent_attitude:
+                return outcome.drop("screen", "poor_agent_attitude", f"poor agent attitude: {screened.reason}")
+
+        try:
+            written = invoke(
+                self.rewrite,
+                role="rewriter",
+                attempts=self.attempts,
+                validate=self.check_rewrite,
+                transcript=raw_transcript,
+                language=language,
+                domain=dialogue.domain or "unknown",
+            )
+        except GenerationFailure as error:
+            return outcome.drop("rewrite", GENERATION_FAILURE, str(error),
+                                {"raw_text": error.raw_text, "attempts": error.attempts})
+        turns = [
+            Turn(speaker=t.speaker, text=t.text.strip(), strategy=t.strategy, extra_strategies=list(t.extra_strategies))
+            for t in written.rewritten
+        ]
+        rewritten = Dialogue(id=dialogue.id, turns=turns, domain=dialogue.domain, language=language,
+                             metadata=dict(dialogue.metadata))
+        cleaned, checked = postfilter(rewritten, self.taxonomy)
+        outcome.candidate = cleaned
+        if not checked.kept:
+            return outcome.drop("postfilter", checked.rule, checked.reason, checked.details)
+
+        last: Stage = "postfilter"
+        if self.use_judge:
+            last = "judge"
+            try:
+                judged = invoke(
+                    self.judge_rewrite, role="judge", attempts=self.attempts, transcript=cleaned.transcript()
+                )
+            except GenerationFailure as error:
+                return outcome.drop("judge", GENERATION_FAILURE, str(error))
+            outcome.judge = {
+                "quality": judged.quality,
+                "ended_completely": bool(judged.ended_completely),
+                "strategies_followed": bool(judged.strategies_followed),
+                "no_noise": bool(judged.no_noise),
+                "reason": judged.reason,
+            }
+            if judged.quality != "high":
+                return outcome.drop("judge", "quality", f"judged {judged.quality!r}: {judged.reason}")
+        return outcome.keep(last, cleaned, dialogue.id, checked.details)
+
+
+@dataclass
+class _Outcome:
+    """What one forward() call has produced so far; builds its Prediction."""
+
+    screen: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = None
+    candidate: Dialogue | None = None
+
+    def _prediction(self, dialogue: Dialogue | None, decision: RewriteDecision) -> dspy.Prediction:
+        return dspy.Prediction(
+            dialogue=dialogue, decision=decision, candidate=self.candidate, screen=self.screen, judge=self.judge
+        )
+
+    def drop(
+        self, stage: Stage, rule: str | None, reason: str, details: dict[str, Any] | None = None
+    ) -> dspy.Prediction:
+        logger.debug("dropped at %s (%s): %s", stage, rule, reason)
+        return self._prediction(None, RewriteDecision(False, stage, rule, reason, dict(details or {})))
+
+    def keep(self, stage: Stage, candidate: Dialogue, source_id: str, details: dict[str, Any]) -> dspy.Prediction:
+        decision = RewriteDecision(True, stage, None, "passed every filter", dict(details))
+        metadata = {
+            **candidate.metadata,
+            "source_id": source_id,
+            "rewrite": decision.to_json(),
+            "judge": self.judge,
+            "screen": self.screen,
+        }
+        kept = candidate.model_copy(update={"metadata": metadata})
+        return self._prediction(kept, decision)

@@ -1,0 +1,1 @@
+"""Evaluation: the next-supporter-turn task, its metrics, the report and the plots."""

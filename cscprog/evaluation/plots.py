@@ -1,0 +1,148 @@
+"""PNG plots of an evaluation: strategy distribution, confusion matrix, per-strategy accuracy.
+
+* ``strategy_distribution.png``: the share of each strategy among the gold and the predicted supporter turns,
+  side by side (the layout of the paper's Figure 3, which shows how often each strategy occurs); failed
+  predictions are a separate bar on the predicted side.
+* ``confusion_matrix.png``: rows are gold strategies, columns predicted ones (taxonomy order, abbreviations),
+  each row normalized to 100% and annotated with its counts; a last ``fail`` column holds failed predictions.
+* ``per_strategy_accuracy.png``: accuracy (recall) per gold strategy, with the number of turns.
+
+Plots are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas (no pyplot, no global
+figure state, safe in threads and without a display). Labels are the taxonomy's English abbreviations.
+
+Example:
+    ```python
+    from cscprog.evaluation.plots import write_plots
+
+    paths = write_plots(outcome.result, outcome.records, taxonomy, Path("eval/en-ref"))
+    ```
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cscprog.framework import Taxonomy
+
+__all__ = ["PLOT_FILES", "confusion_plot", "distribution_plot", "per_strategy_plot", "write_plots"]
+
+PLOT_FILES = ("strategy_distribution.png", "confusion_matrix.png", "per_strategy_accuracy.png")
+"""The files :func:`write_plots` writes, in order."""
+
+_DPI = 120
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Any, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    return path
+
+
+def distribution_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, path: Path) -> Path:
+    """Gold vs predicted strategy shares (percent of supporter turns) as grouped bars.
+
+    Example:
+        ```python
+        distribution_plot(records, csc, Path("strategy_distribution.png"))
+        ```
+    """
+    total = len(records) or 1
+    gold = Counter(r["gold_strategy"] for r in records)
+    pred = Counter(r["pred_strategy"] for r in records)
+    labels = [s.abbr for s in taxonomy.strategies] + ["fail"]
+    gold_share = [100.0 * gold[name] / total for name in taxonomy.names] + [0.0]
+    pred_share = [100.0 * pred[name] / total for name in taxonomy.names] + [100.0 * pred[None] / total]
+    figure = _figure(max(6.0, 0.6 * len(labels)), 4.0)
+    axes = figure.add_subplot()
+    positions = range(len(labels))
+    axes.bar([p - 0.2 for p in positions], gold_share, width=0.4, label="gold", color="#4C72B0")
+    axes.bar([p + 0.2 for p in positions], pred_share, width=0.4, label="predicted", color="#DD8452")
+    axes.set_xticks(list(positions), labels)
+    axes.set_ylabel("% of supporter turns")
+    axes.set_title(f"Strategy distribution ({len(records)} supporter turns)")
+    axes.legend()
+    return _save(figure, path)
+
+
+def confusion_plot(confusion: dict[str, Any], taxonomy: Taxonomy, path: Path) -> Path:
+    """The confusion matrix, row-normalized, counts in the cells, failures in a last column.
+
+    Example:
+        ```python
+        confusion_plot(result["confusion"], csc, Path("confusion_matrix.png"))
+        ```
+    """
+    names = confusion["labels"]
+    abbr = {s.name: s.abbr for s in taxonomy.strategies}
+    rows = [list(row) + [failed] for row, failed in zip(confusion["matrix"], confusion["failed"], strict=True)]
+    shares = [[100.0 * value / (sum(row) or 1) for value in row] for row in rows]
+    figure = _figure(1.0 + 0.55 * (len(names) + 1), 1.0 + 0.5 * len(names))
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=100, aspect="auto")
+    figure.colorbar(image, ax=axes, label="% of the gold row")
+    axes.set_xticks(range(len(names) + 1), [abbr.get(n, n) for n in names] + ["fail"])
+    axes.set_yticks(range(len(names)), [abbr.get(n, n) for n in names])
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("gold")
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if value:
+                axes.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                          color="white" if shares[i][j] > 60 else "black")
+    axes.set_title("Strategy confusion matrix")
+    return _save(figure, path)
+
+
+def per_strategy_plot(per_strategy: dict[str, dict[str, Any]], taxonomy: Taxonomy, path: Path) -> Path:
+    """Accuracy per gold strategy as horizontal bars, each labelled with its turn count.
+
+    Example:
+        ```python
+        per_strategy_plot(result["per_strategy"], csc, Path("per_strategy_accuracy.png"))
+        ```
+    """
+    names = [s.name for s in taxonomy.strategies]
+    labels = [f"{s.abbr} {s.name}" for s in taxonomy.strategies]
+    values = [per_strategy.get(name, {}).get("accuracy") or 0.0 for name in names]
+    counts = [per_strategy.get(name, {}).get("n", 0) for name in names]
+    figure = _figure(7.0, 0.4 * len(names) + 1.2)
+    axes = figure.add_subplot()
+    bars = axes.barh(range(len(names)), values, color="#55A868")
+    axes.set_yticks(range(len(names)), labels)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 110)
+    axes.set_xlabel("accuracy (%)")
+    for bar, count in zip(bars, counts, strict=True):
+        text = f"n={count}" if count else "no turns"
+        axes.text(bar.get_width() + 1, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
+    axes.set_title("Strategy accuracy per gold strategy")
+    return _save(figure, path)
+
+
+def write_plots(result: dict[str, Any], records: Sequence[dict[str, Any]], taxonomy: Taxonomy,
+                out_dir: Path) -> list[Path]:
+    """Write the three plots of :data:`PLOT_FILES` into ``out_dir``; return their paths.
+
+    Example:
+        ```python
+        write_plots(result, records, csc, Path("eval"))
+        ```
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        distribution_plot(records, taxonomy, out_dir / PLOT_FILES[0]),
+        confusion_plot(result["confusion"], taxonomy, out_dir / PLOT_FILES[1]),
+        per_strategy_plot(result["per_strategy"], taxonomy, out_dir / PLOT_FILES[2]),
+    ]

@@ -1,0 +1,1 @@
+"""Enhancing: training data for fine-tuning (one example per supporter turn) and its export formats."""

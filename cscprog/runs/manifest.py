@@ -1,0 +1,224 @@
+"""Run manifests: what produced a run's outputs (config, versions, models, cache, usage, time), as JSON.
+
+Every run writes a manifest beside its outputs. The outputs themselves stay deterministic for the same inputs,
+config and cache: timestamps, durations and usage belong only here. API keys never appear: the configuration
+only names environment variables, and as a second line of defence every string of the manifest is scanned for
+the values of those variables (and of any ``*API_KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*`` variable),
+which are replaced by ``"***"``.
+
+Example:
+    ```python
+    started = time.time()
+    ...  # the run
+    manifest = build_manifest(runtime, command="evaluate", inputs={"data": "dev.jsonl"},
+                              outputs={"scores": "scores.jsonl"}, seed=1234, started=started)
+    write_manifest(out_dir / "manifest.json", manifest)
+    ```
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cscprog.config import ROLES
+
+if TYPE_CHECKING:
+    from cscprog.lm.runtime import Runtime
+
+__all__ = ["MANIFEST_FORMAT", "build_manifest", "redact", "secret_values", "write_manifest"]
+
+MANIFEST_FORMAT = "cscprog-run-manifest/1"
+REDACTED = "***"
+_SECRET_NAME = re.compile(r"API_?KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
+_MIN_SUBSTRING = 6  # shorter secrets are replaced only where a whole value equals them
+
+
+def _iso(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _versions() -> dict[str, Any]:
+    import dspy
+
+    import cscprog
+
+    return {
+        "cscprog": getattr(cscprog, "__version__", None) or _version("cscprog"),
+        "dspy": getattr(dspy, "__version__", None) or _version("dspy"),
+        "litellm": _version("litellm"),
+        "python": platform.python_version(),
+    }
+
+
+def secret_values(runtime: Runtime | None = None, environ: dict[str, str] | None = None) -> set[str]:
+    """The values that must never appear in a manifest.
+
+    The variables named by ``api_key_env`` in any role of the runtime's configuration, plus every environment
+    variable whose name looks like a credential (``API_KEY``, ``SECRET``, ``TOKEN``, ``PASSWORD``).
+
+    Example:
+        ```python
+        secrets = secret_values(runtime)
+        ```
+    """
+    environ = dict(os.environ) if environ is None else environ
+    names = {name for name in environ if _SECRET_NAME.search(name)}
+    if runtime is not None:
+        for role in ROLES:
+            name = runtime.config.lm_for(role).api_key_env
+            if name:
+                names.add(name)
+    return {environ[name] for name in names if environ.get(name)}
+
+
+def redact(value: Any, secrets: set[str]) -> Any:
+    """``value`` with every occurrence of a secret replaced by ``"***"`` (dict keys and strings, recursively).
+
+    Example:
+        ```python
+        assert redact({"url": "http://x/?key=sk-123456"}, {"sk-123456"}) == {"url": "http://x/?key=***"}
+        ```
+    """
+    if not secrets:
+        return value
+    long_secrets = sorted((s for s in secrets if len(s) >= _MIN_SUBSTRING), key=len, reverse=True)
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            if item in secrets:
+                return REDACTED
+            for secret in long_secrets:
+                if secret in item:
+                    item = item.replace(secret, REDACTED)
+            return item
+        if isinstance(item, dict):
+            return {clean(key) if isinstance(key, str) else key: clean(val) for key, val in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(val) for val in item]
+        return item
+
+    return clean(value)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def build_manifest(
+    runtime: Runtime,
+    *,
+    command: str = "",
+    inputs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+    seed: int | None = None,
+    started: float | None = None,
+    extra: dict[str, Any] | None = None,
+    **more: Any,
+) -> dict[str, Any]:
+    """The manifest of a run on ``runtime``, with secrets redacted.
+
+    Args:
+        runtime: The run's :class:`cscprog.lm.runtime.Runtime`.
+        command: What ran (e.g. ``"cscprog synth --n 10"``).
+        inputs: The run's inputs (paths, parameters).
+        outputs: The run's outputs (paths, counts).
+        seed: The run's seed (default: the configuration's ``[run] seed``).
+        started: When the run started (``time.time()``; default: when the runtime was created).
+        extra: More JSON-able data, kept under ``"extra"``.
+        **more: More JSON-able data, merged into ``extra``.
+
+    Returns:
+        A JSON-able dict: ``format``, ``command``, ``inputs``, ``outputs``, ``seed``, ``config`` (redacted),
+        ``versions`` (cscprog, dspy, litellm, python), ``roles`` (model, endpoint and engine per role used),
+        ``cache`` (dir, mode, version, hits, misses, stores, per model and endpoint), ``usage`` (per role and
+        per model, live and saved), ``budget``, ``rate_limits``, ``started``/``finished`` (ISO 8601 UTC),
+        ``duration_s``.
+
+    Example:
+        ```python
+        manifest = build_manifest(runtime, command="judge", inputs={}, outputs={}, seed=1, started=t0)
+        ```
+    """
+    finished = time.time()
+    started = runtime.started if started is None else started
+    seed = runtime.config.run.seed if seed is None else seed
+    extra = {**(extra or {}), **more}
+    run_stats = runtime.cache.run_stats()
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "command": command,
+        "inputs": inputs or {},
+        "outputs": outputs or {},
+        "seed": seed,
+        "config": runtime.config.redacted(),
+        "versions": _versions(),
+        "roles": runtime.roles_used(),
+        "cache": {
+            "dir": runtime.cache.where,
+            "mode": runtime.cache.mode,
+            "version": runtime.cache.version,
+            "hits": run_stats.get("hits", runtime.ledger.hits),
+            "misses": run_stats.get("misses", runtime.gate.misses),
+            "stores": run_stats.get("stores"),
+            "errors": run_stats.get("errors"),
+            "by_endpoint": run_stats.get("by_call", []),
+        },
+        "usage": runtime.usage(),
+        "budget": runtime.budget.summary(),
+        "rate_limits": {"waited_seconds": round(runtime.gate.waited_seconds, 3)},
+        "started": _iso(started),
+        "finished": _iso(finished),
+        "duration_s": round(finished - started, 3),
+    }
+    if extra:
+        manifest["extra"] = extra
+    return redact(_jsonable(manifest), secret_values(runtime))
+
+
+def write_manifest(path: str | os.PathLike[str], manifest: dict[str, Any]) -> Path:
+    """Write ``manifest`` as JSON (sorted keys, indented) atomically: a reader never sees half a file.
+
+    Args:
+        path: The manifest file; its directory is created if needed.
+        manifest: The manifest (from :func:`build_manifest`).
+
+    Returns:
+        The path written.
+
+    Example:
+        ```python
+        write_manifest("runs/2024-06-01/manifest.json", build_manifest(runtime, command="synth"))
+        ```
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.chmod(temporary, 0o644)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
