@@ -29,7 +29,7 @@ from cscprog.cli.common import (
     print_json,
 )
 from cscprog.cli.data import load_for_cli
-from cscprog.cli.runs import check_choice
+from cscprog.cli.runs import check_choice, command_line
 from cscprog.errors import ConfigError, DataError
 
 
@@ -68,6 +68,7 @@ def read_system_prompt(text: str | None, file: Path | None) -> str | None:
 
 @app.command("export")
 def export_command(
+    ctx: typer.Context,
     data: Path = typer.Argument(..., help="Annotated dialogue file (CSConv format or cscprog JSONL) or sample:NAME."),
     format: str = typer.Option(..., "--format", "-f", help="openai, sharegpt, alpaca or hf."),
     output: Path = typer.Option(..., "--output", "-o",
@@ -82,6 +83,8 @@ def export_command(
     metadata: bool = typer.Option(True, "--metadata/--no-metadata",
                                   help="Add the top-level metadata key (dialogue_id, turn_index...) to JSONL lines."),
     split_salt: str = typer.Option("cscprog", "--split-salt", help="Salt of the split hash."),
+    card: bool = typer.Option(True, "--card/--no-card", help="Write a README.md dataset card (Hugging Face format)."),
+    license: str = typer.Option("unknown", "--license", help="License identifier for the card (mit, cc-by-4.0...)."),
     config: Path | None = ConfigOption,
     taxonomy: str | None = TaxonomyOption,
     as_json: bool = JsonOption,
@@ -98,7 +101,8 @@ def export_command(
     _, tax = config_and_taxonomy(config, taxonomy)
     dialogues = load_for_cli(data, config, taxonomy, False, False).dialogues
     result = write_export(output, dialogues, format, split=ratios, system_prompt=prompt,  # type: ignore[arg-type]
-                          language=language, taxonomy=tax, metadata=metadata, salt=split_salt, source=str(data))
+                          language=language, taxonomy=tax, metadata=metadata, salt=split_salt, source=str(data),
+                          card=card, command=command_line(ctx), license=license)
     if as_json:
         print_json(result.as_dict())
         return
@@ -109,3 +113,5 @@ def export_command(
     for name, path in result.paths.items():
         table.add_row(name, str(result.dialogues[name]), str(result.examples[name]), str(path))
     console().print(table)
+    if result.card is not None:
+        console().print(f"dataset card: {result.card}")

@@ -44,6 +44,9 @@ Splits (:func:`write_export` with ``split={"train": 0.9, "dev": 0.1}``) go by di
 run; JSONL files are written as ``<stem>.<split>.jsonl`` beside ``path``, an ``hf`` export as a
 ``DatasetDict`` with one dataset per split.
 
+Every export also gets a Hugging Face dataset card (``README.md`` beside the JSONL files or in the ``hf``
+directory; :mod:`cscprog.finetune.card`), unless ``card=False``.
+
 Example:
     ```python
     from cscprog.finetune.export import export_examples, parse_completion, write_export
@@ -72,6 +75,7 @@ from typing import Any, Literal
 from cscprog.data import Dialogue, split_dialogues
 from cscprog.data.completion import default_system_prompt, format_target, parse_completion
 from cscprog.errors import ConfigError, DataError
+from cscprog.finetune.card import write_export_card
 from cscprog.framework import Taxonomy, load_taxonomy
 
 __all__ = [
@@ -212,12 +216,13 @@ class ExportResult:
     paths: dict[str, Path] = field(default_factory=dict)
     examples: dict[str, int] = field(default_factory=dict)
     dialogues: dict[str, int] = field(default_factory=dict)
+    card: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (the ``--json`` output of ``cscprog export``)."""
         return {"format": self.format, "paths": {k: str(v) for k, v in self.paths.items()},
                 "examples": dict(self.examples), "dialogues": dict(self.dialogues),
-                "total_examples": sum(self.examples.values())}
+                "total_examples": sum(self.examples.values()), "card": str(self.card) if self.card else None}
 
 
 def split_paths(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str, Path]:
@@ -302,6 +307,9 @@ def write_export(
     metadata: bool = True,
     salt: str = "cscprog",
     source: str = "<dialogues>",
+    card: bool = True,
+    command: str | None = None,
+    license: str = "unknown",
 ) -> ExportResult:
     """Write the examples of :func:`export_examples` to ``path``, optionally split by dialogue id.
 
@@ -314,6 +322,10 @@ def write_export(
             A dialogue's split depends only on its id and ``salt`` (:func:`cscprog.data.split_dialogues`).
         system_prompt, language, taxonomy, metadata, source: As in :func:`export_examples`.
         salt: Salt of the split hash.
+        card: Also write the dataset card (:mod:`cscprog.finetune.card`): ``README.md`` in the ``hf`` directory or
+            beside the JSONL files.
+        command: The command that made the export, for the card.
+        license: The license identifier the card declares (``unknown`` when not given).
 
     Returns:
         The files written and the counts per split.
@@ -360,7 +372,7 @@ def write_export(
         except OSError as error:
             raise DataError(str(target), f"cannot save the dataset here ({error})") from None
         result.paths = {name: target for name in rows}
-        return result
+        return _with_card(result, selected, taxonomy, source, command, license) if card else result
     files = {"all": target} if ratios is None else split_paths(target, list(ratios))
     for name, file in files.items():
         try:
@@ -368,4 +380,13 @@ def write_export(
         except OSError as error:
             raise DataError(str(file), f"cannot write the export ({error})") from None
         result.paths[name] = file
+    return _with_card(result, selected, taxonomy, source, command, license) if card else result
+
+
+
+def _with_card(result: ExportResult, dialogues: Sequence[Dialogue], taxonomy: Taxonomy, source: str,
+               command: str | None, license: str) -> ExportResult:
+    counts = {name: (result.dialogues[name], result.examples[name]) for name in result.paths}
+    result.card = write_export_card(dialogues, taxonomy, result.format, result.paths, counts, source=source,
+                                    command=command, license=license)
     return result
