@@ -137,4 +137,5 @@ def build_view(
         ```
     """
     payload = view_payload(targets, data=data, taxonomy=taxonomy, side_outputs=side_outputs)
-    return write_page(output, "viewer", payload, title=title or f"cscprog view: {' vs '.join(targets)}")
+    names = [Path(target).name or target for target in targets]
+    return write_page(output, "viewer", payload, title=title or f"cscprog view: {' vs '.join(names)}")

@@ -17,13 +17,21 @@ NOT_STARTED = "(the conversation has not started)"
 SAMPLE = "sample:annotated_en"
 
 
+REPLIES = {
+    "Greeting": "Good morning, thank you for calling [Company Name]. How can I help you today?",
+    "Information Delivery": "Transfers made after 5 pm are processed on the next working day, so it should arrive "
+                            "tomorrow morning.",
+    "Providing Suggestions": "I'd suggest turning on payment alerts in the app, so you see every charge as it happens.",
+}
+
+
 def scripted_program(tag: str, second: str):
-    """Greeting on an empty history, else ``second``; every reply names ``tag``."""
+    """Greeting on an empty history, else ``second``; every reply starts with ``[tag]``."""
 
     def answer(field: str, request) -> str:
         if field == "strategy":
             return "Greeting" if NOT_STARTED in request.inputs["history"] else second
-        return f"[{tag}] Let me check the account details for you right now."
+        return f"[{tag}] {REPLIES.get(str(request.inputs.get('strategy')), REPLIES[second])}"
 
     return answer
 
