@@ -7,6 +7,8 @@ What can be viewed:
 * a dialogue file (released, cscprog or ESConv format, or ``sample:NAME``): the dialogue view, with the
   dropped, rejected and failed items a run wrote beside it (``<stem>.dropped.jsonl``, ``<stem>.rejected.jsonl``,
   ``<file>.failures.jsonl``) when they exist;
+* an arena's ``conversations.jsonl`` (:mod:`cscprog.view.conversations`): every conversation with its
+  resolution verdict and scores;
 * a run's failures file (``*.failures.jsonl``): its failures, with the dialogues of the output it belongs to;
 * a directory of such files: every dialogue and failures file in it.
 
@@ -29,6 +31,7 @@ from cscprog.data import Dialogue, read_dialogues
 from cscprog.errors import DataError
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.runs import failures_path
+from cscprog.view.conversations import is_conversations_file, read_conversations
 from cscprog.view.dialogues import dialogue_payload
 from cscprog.view.page import write_page
 from cscprog.view.runs import is_run_dir, load_dialogue_source, load_run, read_records, run_payload
@@ -39,6 +42,7 @@ SIDE_OUTPUTS = ("dropped", "rejected")
 """The side outputs a run writes beside its output (``<stem>.<name>.jsonl``), shown with it."""
 
 FAILURES_SUFFIX = ".failures.jsonl"
+ARENA_CONVERSATIONS = "conversations.jsonl"
 
 
 def _dialogue_files(folder: Path) -> list[Path]:
@@ -56,7 +60,10 @@ def _with_side_outputs(path: Path) -> tuple[list[Path], list[Path]]:
 def _read_all(files: Sequence[Path], taxonomy: Taxonomy) -> list[Dialogue]:
     dialogues: list[Dialogue] = []
     for file in files:
-        dialogues.extend(read_dialogues(file, taxonomy=taxonomy).dialogues)
+        if is_conversations_file(file):
+            dialogues.extend(read_conversations(file))
+        else:
+            dialogues.extend(read_dialogues(file, taxonomy=taxonomy).dialogues)
     return dialogues
 
 
@@ -65,8 +72,12 @@ def _dialogue_view(target: str, taxonomy: Taxonomy, side_outputs: bool) -> dict[
     if target.startswith("sample:"):
         return dialogue_payload(load_dialogue_source(target, taxonomy), taxonomy, source=target, files=[target])
     if path.is_dir():
-        files = _dialogue_files(path)
-        failure_files = sorted(p for p in path.iterdir() if p.name.endswith(FAILURES_SUFFIX))
+        arena = path / ARENA_CONVERSATIONS
+        if is_conversations_file(arena):  # an arena run directory: its conversations (the other files are not)
+            files, failure_files = [arena], [p for p in (failures_path(arena),) if p.is_file()]
+        else:
+            files = _dialogue_files(path)
+            failure_files = sorted(p for p in path.iterdir() if p.name.endswith(FAILURES_SUFFIX))
     elif path.name.endswith(FAILURES_SUFFIX):
         output = path.with_name(path.name.removesuffix(FAILURES_SUFFIX))
         files = _with_side_outputs(output)[0] if output.is_file() else []

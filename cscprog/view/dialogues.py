@@ -6,7 +6,9 @@ The verdict of a dialogue is read from the metadata the pipelines write:
   stage by a rule, with the reason; ``metadata["judge"]`` then holds the rewrite judge's quality verdict and
   ``metadata["screen"]`` the LLM pre-filter's;
 * ``metadata["judge"]`` of :class:`cscprog.rolecs.judge.QualityJudge`: ``passed`` (all five criteria),
-  ``rejected`` (the criteria that failed, with the judge's reasons) or ``unjudged`` (no usable verdict).
+  ``rejected`` (the criteria that failed, with the judge's reasons) or ``unjudged`` (no usable verdict);
+* ``metadata["arena"]`` of an arena conversation (:mod:`cscprog.view.conversations`): ``resolved`` or
+  ``unresolved``, with the resolution judge's reason and the conversation's scores.
 
 A dialogue with none of these has the verdict ``none``.
 
@@ -41,7 +43,7 @@ STAGE_COLORS = (("#5b8bd0", "#eaf1fb"), ("#e8964a", "#fdf0e3"), ("#5aa469", "#e9
                 ("#9170b8", "#f1ebf7"), ("#b59a2a", "#f8f3dc"), ("#3d9a9a", "#e4f3f3"))
 """(border, background) colours of the stage bands, by stage order."""
 
-VERDICTS = ("kept", "dropped", "passed", "rejected", "unjudged", "none")
+VERDICTS = ("kept", "dropped", "passed", "rejected", "unjudged", "resolved", "unresolved", "none")
 """Every verdict a dialogue can have in the viewer."""
 
 
@@ -78,7 +80,13 @@ def verdict_of(dialogue: Dialogue) -> dict[str, Any]:
         ```
     """
     meta = dialogue.metadata
-    rewrite, judge, screen = meta.get("rewrite"), meta.get("judge"), meta.get("screen")
+    rewrite, judge, screen, arena = meta.get("rewrite"), meta.get("judge"), meta.get("screen"), meta.get("arena")
+    if isinstance(arena, dict) and isinstance(arena.get("scores"), dict):
+        scores = arena["scores"]
+        status = "resolved" if scores.get("resolved") else "unresolved"
+        label = f"{arena.get('candidate')}: {status} (trial {arena.get('trial')}, topic {arena.get('topic')})"
+        return {"status": status, "label": label, "reason": str(scores.get("resolution_reason", "")),
+                "details": {"scores": scores}}
     details: dict[str, Any] = {}
     if isinstance(judge, dict):
         details["judge"] = judge
@@ -110,7 +118,7 @@ def dialogue_record(dialogue: Dialogue, taxonomy: Taxonomy, index: dict[str, int
     Keys: ``id``, ``domain``, ``language``, ``turns`` (``s``: ``S`` or ``C``; ``k``: the strategy's index in
     the taxonomy or null; ``x``: indices of further strategies; ``t``: the text), ``flow`` (violations, each
     with the ``turn`` index it shows at, or null for the whole dialogue), ``verdict`` (:func:`verdict_of`),
-    ``scenario`` (the role-play goal, when there is one).
+    ``scenario`` (the role-play goal, when there is one), ``candidate`` (the agent of an arena conversation).
 
     Example:
         ```python
@@ -129,6 +137,9 @@ def dialogue_record(dialogue: Dialogue, taxonomy: Taxonomy, index: dict[str, int
             flow.append({"rule": violation.rule, "turn": at, "message": violation.message})
     record: dict[str, Any] = {"id": dialogue.id, "domain": dialogue.domain or "", "language": dialogue.language or "",
                               "turns": turns, "flow": flow, "verdict": verdict_of(dialogue)}
+    arena = dialogue.metadata.get("arena")
+    if isinstance(arena, dict) and arena.get("candidate"):
+        record["candidate"] = str(arena["candidate"])
     if dialogue.scenario is not None:
         record["scenario"] = dialogue.scenario.model_dump(mode="json", exclude_none=True)
     return record

@@ -36,6 +36,21 @@ def scripted_program(tag: str, second: str):
     return answer
 
 
+def generated_run(root: Path, limit: int = 2) -> Path:
+    """A real ``evaluate`` output in generated context: the program's own earlier turns form the history."""
+    previous = dspy.cache
+    dspy.cache = dspy.clients.Cache(enable_disk_cache=False, enable_memory_cache=True, disk_cache_dir=None)
+    try:
+        with pytest.MonkeyPatch.context() as patch, \
+                dspy.context(lm=scripted_lm(scripted_program("g", "Information Delivery"), model="scripted/g")):
+            patch.setenv("CSCPROG_CACHE_DIR", str(root / "cache"))
+            evaluate(ResponseGenerator(), load_sample("annotated_en"), out_dir=root / "run_g", limit=limit,
+                     context="generated", semantic=False, plots=False, data_source=SAMPLE)
+    finally:
+        dspy.cache = previous
+    return root / "run_g"
+
+
 def make_runs(root: Path, limit: int = 6) -> tuple[Path, Path]:
     """Two real ``evaluate`` output directories on ``limit`` English sample dialogues: scripted programs A and B."""
     previous = dspy.cache

@@ -15,6 +15,7 @@ from cscprog.samples import load_sample
 from cscprog.view.build import build_view
 from cscprog.view.human_eval import write_study
 from cscprog.view.runs import load_run
+from tests.view.conftest import generated_run
 
 CSC = load_taxonomy("csc")
 SUMMARY = "document.querySelector('[data-role=summary]')"
@@ -86,8 +87,14 @@ def test_verdicts_drop_reasons_flow_flags_and_hostile_text(tmp_path, browser):
     assert "judge: quality" in verdict and "the call is cut off" in verdict
     browser.select("#f-verdict", "")
 
+    browser.select("#f-stage", str([s.name for s in CSC.stages].index("Maintaining")))
+    shown = [*base, broken, base[0]]  # base[0] again: the dropped copy
+    in_stage = [d for d in shown if any(CSC.stage_of(n) == "Maintaining" for n in d.supporter_strategies())]
+    assert browser.eval(f"{SUMMARY}.dataset.dialogues") == str(len(in_stage))
+    browser.select("#f-stage", "")
+
     browser.select("#f-flow", "bad")
-    flawed = [d for d in [*base, broken] if check_flow(d.supporter_strategies(), CSC)]
+    flawed = [d for d in shown if check_flow(d.supporter_strategies(), CSC)]
     assert browser.eval(f"{SUMMARY}.dataset.dialogues") == str(len(flawed))
     flags = browser.eval("document.querySelectorAll('[data-id=broken] [data-role=flow-flag]').length")
     assert flags == len({v.position for v in check_flow(broken.supporter_strategies(), CSC) if v.position is not None})
@@ -118,6 +125,18 @@ def test_run_page_filters_and_the_confusion_matrix_opens_its_turns(tmp_path, bro
     ids = browser.eval("[...document.querySelectorAll('[data-role=row]')]"
                        ".map(e => e.dataset.id + '#' + e.dataset.turn)")
     assert f"{cell['dialogue_id']}#{cell['turn_index']}" in ids
+
+
+def test_generated_context_history_shows_the_models_own_turns(tmp_path, browser):
+    run = generated_run(tmp_path)
+    page = build_view([str(run)], tmp_path / "gen.html")
+    browser.open(page)
+    later = browser.eval("[...document.querySelectorAll('[data-role=row]')].findIndex(e => e.dataset.turn !== '0')")
+    history = browser.eval(f"[...document.querySelectorAll('[data-role=row]')[{later}]"
+                           ".querySelectorAll('[data-role=history-turn][data-speaker=S]')].map(e => e.textContent)")
+    assert history and all("[g]" in text for text in history)  # not the gold supporter turns
+    assert browser.eval(f"document.querySelectorAll('[data-role=row]')[{later}].querySelectorAll('.own').length") \
+        == len(history)
 
 
 def test_two_runs_side_by_side(tmp_path, browser, eval_runs):
@@ -199,3 +218,17 @@ def _write(folder, dialogues):
     path = folder / "many.jsonl"
     write_dialogues(path, dialogues)
     return path
+
+
+def test_arena_conversations_filter_by_candidate(tmp_path, browser):
+    dialogues = load_sample("annotated_en")[:5]
+    records = [{"id": f"c{n}", "candidate": "base" if n % 2 else "plain", "customer_id": f"c{n}", "topic": "other",
+                "trial": 0, "scores": {"resolved": n < 3, "resolution_reason": "why"}, "dialogue": d.to_json()}
+               for n, d in enumerate(dialogues)]
+    (tmp_path / "conversations.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    browser.open(build_view([str(tmp_path / "conversations.jsonl")], tmp_path / "arena.html"))
+    browser.select("#f-candidate", "plain")
+    assert browser.eval(f"{SUMMARY}.dataset.dialogues") == "3"
+    browser.select("#f-verdict", "unresolved")
+    assert browser.eval(f"{SUMMARY}.dataset.dialogues") == "1"
+    assert "plain: unresolved" in browser.eval("document.querySelector('[data-role=verdict]').textContent")

@@ -135,3 +135,23 @@ def test_a_run_without_its_reference_data_names_the_fix(tmp_path, eval_runs):
     with pytest.raises(DataError, match="give it with --data"):
         load_run(copy)
     assert load_run(copy, data="sample:annotated_en").records
+
+
+def test_arena_conversations_show_their_candidate_and_resolution(tmp_path):
+    dialogues = load_sample("annotated_en")[:3]
+    records = []
+    for n, (dialogue, candidate) in enumerate(zip(dialogues, ("base", "compiled", "base"), strict=True)):
+        scores = {"resolved": n != 1, "resolution_reason": f"reason {n}", "flow_ok": True, "satisfaction": 4}
+        records.append({"id": f"{candidate}/c{n}/t0", "candidate": candidate, "customer_id": f"c{n}",
+                        "topic": "complaints", "trial": 0, "scores": scores, "dialogue": dialogue.to_json()})
+    run = tmp_path / "arena"
+    run.mkdir()
+    (run / "conversations.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    (run / "customers.jsonl").write_text(json.dumps({"id": "c0", "goal": "a refund"}) + "\n")
+    data = view_payload([str(run)], taxonomy=CSC)  # the run folder: its conversations, not customers.jsonl
+    assert [d["candidate"] for d in data["dialogues"]] == ["base", "compiled", "base"]
+    assert [d["verdict"]["status"] for d in data["dialogues"]] == ["resolved", "unresolved", "resolved"]
+    assert data["dialogues"][1]["verdict"]["reason"] == "reason 1"
+    (run / "conversations.jsonl").write_text(json.dumps({**records[0], "dialogue": {"turns": "x"}}) + "\n")
+    with pytest.raises(DataError, match="line 1"):
+        view_payload([str(run / "conversations.jsonl")], taxonomy=CSC)

@@ -33,6 +33,8 @@ CSC.renderDialoguesTab = function (main) {
   var domains = CSC.sorted(data.dialogues.map(function (d) { return d.domain || "(none)"; }));
   var verdicts = CSC.sorted(data.dialogues.map(function (d) { return d.verdict.status; }));
   var languages = CSC.sorted(data.dialogues.map(function (d) { return d.language || "(none)"; }));
+  var candidates = CSC.sorted(data.dialogues.filter(function (d) { return d.candidate; })
+    .map(function (d) { return d.candidate; }));
   var search = CSC.h("input", {type: "search", id: "f-search", placeholder: "search text or id",
     value: state.search || "", oninput: CSC.debounce(function () { state.search = search.value; apply(); }, 200)});
   var filters = CSC.h("div", {"class": "filters", "data-role": "filters"},
@@ -44,6 +46,8 @@ CSC.renderDialoguesTab = function (main) {
       function (v) { state.domain = v; apply(); }),
     languages.length > 1 ? CSC.select("f-language", "language", languages.map(function (d) { return [d, d]; }),
       function (v) { state.language = v; apply(); }) : null,
+    candidates.length ? CSC.select("f-candidate", "candidate", candidates.map(function (c) { return [c, c]; }),
+      function (v) { state.candidate = v; apply(); }) : null,
     CSC.select("f-verdict", "verdict", verdicts.map(function (v) { return [v, v]; }),
       function (v) { state.verdict = v; apply(); }),
     CSC.select("f-flow", "flow rules", [["bad", "with violations"], ["ok", "without violations"]],
@@ -70,6 +74,7 @@ CSC.renderDialoguesTab = function (main) {
       if (state.domain && (rec.domain || "(none)") !== state.domain) return false;
       if (state.language && (rec.language || "(none)") !== state.language) return false;
       if (state.verdict && rec.verdict.status !== state.verdict) return false;
+      if (state.candidate && rec.candidate !== state.candidate) return false;
       if (state.flow === "bad" && !rec.flow.length) return false;
       if (state.flow === "ok" && rec.flow.length) return false;
       if (needle && CSC.searchText(rec).indexOf(needle) === -1) return false;
@@ -82,7 +87,7 @@ CSC.renderDialoguesTab = function (main) {
     summary.setAttribute("data-turns", turns);
     pager.set(shown, "dialogues");
   }
-  ["strategy", "stage", "domain", "language", "verdict", "flow"].forEach(function (name) {
+  ["strategy", "stage", "domain", "language", "candidate", "verdict", "flow"].forEach(function (name) {
     var sel = document.getElementById("f-" + name);
     if (sel && state[name] !== undefined) sel.value = state[name];
   });
