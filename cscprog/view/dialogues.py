@@ -118,7 +118,7 @@ def dialogue_record(dialogue: Dialogue, taxonomy: Taxonomy, index: dict[str, int
     Keys: ``id``, ``domain``, ``language``, ``turns`` (``s``: ``S`` or ``C``; ``k``: the strategy's index in
     the taxonomy or null; ``x``: indices of further strategies; ``t``: the text), ``flow`` (violations, each
     with the ``turn`` index it shows at, or null for the whole dialogue), ``verdict`` (:func:`verdict_of`),
-    ``scenario`` (the role-play goal, when there is one), ``candidate`` (the agent of an arena conversation).
+    ``scenario`` and ``profile`` (of a role-played dialogue), ``candidate`` (the agent of an arena conversation).
 
     Example:
         ```python
@@ -142,6 +142,8 @@ def dialogue_record(dialogue: Dialogue, taxonomy: Taxonomy, index: dict[str, int
         record["candidate"] = str(arena["candidate"])
     if dialogue.scenario is not None:
         record["scenario"] = dialogue.scenario.model_dump(mode="json", exclude_none=True)
+    if dialogue.profile is not None:
+        record["profile"] = dialogue.profile.model_dump(mode="json", exclude_none=True)
     return record
 
 

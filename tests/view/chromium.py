@@ -53,6 +53,7 @@ class Browser:
             os.close(fd)
         self._buffer = b""
         self._next_id = 0
+        self.errors: list[str] = []
         self.session: str | None = None
         self.downloads: Path | None = None
         targets = self.call("Target.getTargets")["targetInfos"]
@@ -60,7 +61,6 @@ class Browser:
         self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
         self.call("Page.enable")
         self.call("Runtime.enable")
-        self.errors: list[str] = []
 
     # -- protocol ---------------------------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ import pytest
 
 from cscprog.cli import main
 from cscprog.csconv.rewriter import RewriteDecision
-from cscprog.data import Dialogue, Turn, write_dialogues
+from cscprog.data import Dialogue, Scenario, Turn, write_dialogues
 from cscprog.framework import check_flow, load_taxonomy
-from cscprog.samples import load_sample
+from cscprog.samples import load_profiles, load_sample
 from cscprog.view.build import build_view
 from cscprog.view.human_eval import write_study
 from cscprog.view.runs import load_run
@@ -222,11 +222,17 @@ def _write(folder, dialogues):
 
 def test_arena_conversations_filter_by_candidate(tmp_path, browser):
     dialogues = load_sample("annotated_en")[:5]
+    profile = load_profiles()[0]
+    dialogues[0] = dialogues[0].model_copy(update={"profile": profile, "scenario": Scenario(topic="other",
+                                                                                            goal="a new card")})
     records = [{"id": f"c{n}", "candidate": "base" if n % 2 else "plain", "customer_id": f"c{n}", "topic": "other",
                 "trial": 0, "scores": {"resolved": n < 3, "resolution_reason": "why"}, "dialogue": d.to_json()}
                for n, d in enumerate(dialogues)]
     (tmp_path / "conversations.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     browser.open(build_view([str(tmp_path / "conversations.jsonl")], tmp_path / "arena.html"))
+    card = "document.querySelector('[data-role=dialogue]')"
+    assert browser.eval(f"{card}.textContent.includes('customer profile') && {card}.textContent.includes('a new card')")
+    assert browser.eval(f"{card}.textContent.includes({json.dumps(profile.id)})")
     browser.select("#f-candidate", "plain")
     assert browser.eval(f"{SUMMARY}.dataset.dialogues") == "3"
     browser.select("#f-verdict", "unresolved")

@@ -87,8 +87,10 @@ CSC.renderDialogue = function (rec, tax, opts) {
     CSC.h("span", {"class": "muted"}, rec.turns.length + " turns"),
     rec.flow.length ? CSC.h("span", {"class": "badge flowbad", "data-role": "flow-count"},
       rec.flow.length + " flow-rule violation" + (rec.flow.length > 1 ? "s" : "")) : null);
-  var scenario = rec.scenario ? CSC.h("details", null, CSC.h("summary", {"class": "small"}, "scenario"),
-    CSC.h("pre", {"class": "json"}, JSON.stringify(rec.scenario, null, 2))) : null;
+  var scenario = ["scenario", "profile"].map(function (key) {
+    return rec[key] ? CSC.h("details", null, CSC.h("summary", {"class": "small"}, key === "profile" ?
+      "customer profile" : "scenario"), CSC.h("pre", {"class": "json"}, JSON.stringify(rec[key], null, 2))) : null;
+  });
   return CSC.h("article", {"class": "card", "data-role": "dialogue", "data-id": rec.id},
     head, CSC.renderVerdict(rec.verdict),
     whole.length ? CSC.h("ul", {"class": "flowlist"}, whole.map(function (v) {
