@@ -238,3 +238,14 @@ def test_arena_conversations_filter_by_candidate(tmp_path, browser):
     browser.select("#f-verdict", "unresolved")
     assert browser.eval(f"{SUMMARY}.dataset.dialogues") == "1"
     assert "plain: unresolved" in browser.eval("document.querySelector('[data-role=verdict]').textContent")
+
+
+def test_chinese_dialogues_speak_chinese(tmp_path, browser):
+    browser.open(build_view(["sample:annotated_zh"], tmp_path / "zh.html"))
+    assert browser.eval("document.querySelector('[data-role=turn][data-speaker=S] .who').textContent") == "客服"
+    first = load_sample("annotated_zh")[0]
+    stage = CSC.stage(CSC.stage_of(first.turns[first.supporter_indices()[0]].strategy))
+    assert browser.eval("document.querySelector('[data-role=band] .band-label').textContent") == \
+        f"{stage.name} · {stage.zh}"
+    dialogues = load_sample("annotated_zh")
+    assert browser.eval(f"{SUMMARY}.dataset.turns") == str(sum(len(d.turns) for d in dialogues))

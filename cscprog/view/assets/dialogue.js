@@ -30,11 +30,14 @@ CSC.renderTurn = function (turn, tax, lang, opts) {
 CSC.renderBands = function (turns, tax, lang, opts) {
   opts = opts || {};
   var fragment = document.createDocumentFragment(), band = null, bandStage = null;
+  function bandLabel(st) {
+    return CSC.h("div", {"class": "band-label"}, st.name + (st.zh && lang === "zh" ? " · " + st.zh : ""));
+  }
   function open(stage) {
     var st = stage >= 0 ? tax.stages[stage] : null;
     band = CSC.h("div", {"class": "band", "data-role": "band", "data-stage": st ? st.name : "",
       style: {borderLeftColor: st ? st.color : "#e3e6ea", background: st ? st.background : "transparent"}},
-      st ? CSC.h("div", {"class": "band-label"}, st.name + (st.zh && lang === "zh" ? " · " + st.zh : "")) : null);
+      st ? bandLabel(st) : null);
     fragment.appendChild(band);
     bandStage = stage;
   }
@@ -46,7 +49,7 @@ CSC.renderBands = function (turns, tax, lang, opts) {
       band.style.borderLeftColor = tax.stages[stage].color;
       band.style.background = tax.stages[stage].background;
       band.setAttribute("data-stage", tax.stages[stage].name);
-      band.insertBefore(CSC.h("div", {"class": "band-label"}, tax.stages[stage].name), band.firstChild);
+      band.insertBefore(bandLabel(tax.stages[stage]), band.firstChild);
       bandStage = stage;
     }
     var o = opts.turnOpts ? opts.turnOpts(turn, i) : {};
