@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -48,6 +48,8 @@ ROLES: tuple[str, ...] = (
 """Every LLM role cscprog knows; each can be given its own backend under ``[roles.NAME]``."""
 
 CacheMode = Literal["readwrite", "replay", "off", "refresh"]
+"""How the response cache is used (see :class:`CacheSettings`)."""
+CACHE_MODES: tuple[str, ...] = get_args(CacheMode)
 LOCAL_MODEL = "local"
 """The model string that selects the embedded local model."""
 

@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
 import json
 import os
@@ -38,6 +37,7 @@ import cscprog
 from cscprog.errors import CscprogError
 from cscprog.framework.taxonomy import taxonomy_from_dict
 from cscprog.runs.manifest import build_manifest, write_manifest
+from cscprog.stamps import package_version
 
 if TYPE_CHECKING:
     from cscprog.optimizers.compile import CompileResult
@@ -58,13 +58,6 @@ class CompiledProgramError(CscprogError):
 
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _program_init(program: dspy.Module) -> dict[str, Any]:
@@ -114,10 +107,10 @@ def save_compiled(
         "inputs": inputs or {},
         "versions": {
             "cscprog": cscprog.__version__,
-            "dspy": getattr(dspy, "__version__", None) or _version("dspy"),
+            "dspy": getattr(dspy, "__version__", None) or package_version("dspy"),
             "python": platform.python_version(),
-            "optuna": _version("optuna"),
-            "gepa": _version("gepa"),
+            "optuna": package_version("optuna"),
+            "gepa": package_version("gepa"),
         },
         "taxonomy": taxonomy.to_dict() if taxonomy is not None and hasattr(taxonomy, "to_dict") else None,
         "program_init": _program_init(program),

@@ -42,7 +42,7 @@ from cscprog.cache.calls import CallInfo, CallObserver
 from cscprog.cache.errors import CacheBundleError, CacheError, CacheMissError
 from cscprog.cache.keys import normalize_endpoint
 from cscprog.cache.router import CacheRouter, activate, install_router
-from cscprog.cache.stats import LAST_RUN_FILE, json_stats, read_last_run
+from cscprog.cache.stats import LAST_RUN_FILE, json_stats, read_last_run, write_last_run
 from cscprog.cache.store import MODES, CacheMode, ResponseCache
 
 __all__ = [
@@ -63,4 +63,5 @@ __all__ = [
     "json_stats",
     "normalize_endpoint",
     "read_last_run",
+    "write_last_run",
 ]

@@ -13,10 +13,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
-import os
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -25,9 +23,10 @@ from typing import Any
 
 import orjson
 
-from cscprog.cache.entries import _KINDS, _digest, _pack
+from cscprog.cache.entries import KINDS, digest, pack_entry
 from cscprog.cache.errors import CacheBundleError
-from cscprog.cache.stats import _iso
+from cscprog.files import atomic_writer
+from cscprog.stamps import utc_iso
 
 logger = logging.getLogger(__name__)
 
@@ -37,31 +36,27 @@ BUNDLE_FORMAT_VERSION = 1
 
 def _line_sum(key: str, meta: dict[str, Any], payload: str) -> str:
     canonical = orjson.dumps({"key": key, "meta": meta, "payload": payload}, option=orjson.OPT_SORT_KEYS)
-    return _digest(canonical)
+    return digest(canonical)
 
 
-def _write_bundle(path: Path, entries: Iterable[tuple[str, dict[str, Any], bytes]]) -> None:
+def write_bundle(path: Path, entries: Iterable[tuple[str, dict[str, Any], bytes]]) -> None:
     header = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
-        "created": _iso(time.time()),
+        "created": utc_iso(time.time()),
     }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with gzip.open(temporary, "wb") as out:
+        with atomic_writer(path) as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw) as out:
             out.write(orjson.dumps(header) + b"\n")
             for key, meta, payload in entries:
                 text = payload.decode("utf-8")
                 line = {"key": key, "meta": meta, "payload": text, "sum": _line_sum(key, meta, text)}
                 out.write(orjson.dumps(line) + b"\n")
-        os.replace(temporary, path)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         raise CacheBundleError(str(path), f"cannot write bundle: {error.strerror or error}") from None
 
 
-def _read_bundle(path: Path) -> Iterator[tuple[str, dict[str, Any], bytes]]:
+def read_bundle(path: Path) -> Iterator[tuple[str, dict[str, Any], bytes]]:
     """(key, meta, payload) of every entry of a bundle; CacheBundleError names the first bad line."""
     if not path.is_file():
         raise CacheBundleError(str(path), "bundle file not found")
@@ -109,7 +104,7 @@ def _check_line(path: Path, number: int, raw: bytes) -> tuple[str, dict[str, Any
     key, meta, payload, checksum = line["key"], line["meta"], line["payload"], line["sum"]
     if not isinstance(key, str) or len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
         raise bad("'key' is not a sha256 hex digest")
-    if not isinstance(meta, dict) or meta.get("kind") not in _KINDS or not isinstance(meta.get("model"), str):
+    if not isinstance(meta, dict) or meta.get("kind") not in KINDS or not isinstance(meta.get("model"), str):
         raise bad("'meta' is not valid entry metadata (kind, model)")
     if not isinstance(payload, str):
         raise bad("'payload' is not a string")
@@ -123,7 +118,7 @@ def _check_line(path: Path, number: int, raw: bytes) -> tuple[str, dict[str, Any
     return key, meta, data
 
 
-def _export_entries(
+def export_entries(
     entries: Iterable[tuple[str, dict[str, Any] | None, bytes, int]], path: Path, *, model: str | None = None
 ) -> int:
     """Write the ``(key, meta or None if corrupt, payload, size)`` entries (of one model) as a bundle; their count.
@@ -141,17 +136,17 @@ def _export_entries(
                 written += 1
                 yield key, meta, payload
 
-    _write_bundle(path, selected())
+    write_bundle(path, selected())
     return written
 
 
-def _import_entries(store: Any, path: Path, *, overwrite: bool) -> list[str]:
+def import_entries(store: Any, path: Path, *, overwrite: bool) -> list[str]:
     """Add the entries of the bundle at ``path`` to ``store`` after checking every line; the keys written."""
-    for _ in _read_bundle(path):
+    for _ in read_bundle(path):
         pass  # validate everything first
     written = []
-    for key, meta, payload in _read_bundle(path):
-        blob = _pack(meta, payload)
+    for key, meta, payload in read_bundle(path):
+        blob = pack_entry(meta, payload)
         try:
             done = store.set(key, blob, retry=True) if overwrite else store.add(key, blob, retry=True)
         except Exception as error:

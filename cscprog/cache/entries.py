@@ -3,14 +3,14 @@
 An entry is ``CSC1 <blake2b-128 of the body>\\n<sorted JSON metadata>\\n<JSON payload>``. The metadata holds the
 kind of record (``native`` DSPy dict, plain ``json``, or a ``litellm`` pydantic response), its usage, cost,
 model, endpoint, provider, role and creation time. Any damage (bad magic, checksum, JSON) raises the internal
-``_CorruptEntry``, which the cache turns into a logged delete and a recomputation.
+``CorruptEntry``, which the cache turns into a logged delete and a recomputation.
 
 Example:
     ```python
-    from cscprog.cache.entries import _pack, _unpack  # internal to the cache package
+    from cscprog.cache.entries import pack_entry, unpack_entry  # internal to the cache package
 
-    blob = _pack({"kind": "json", "model": "openai/m"}, b'{"answer": 42}')
-    meta, payload = _unpack(blob)
+    blob = pack_entry({"kind": "json", "model": "openai/m"}, b'{"answer": 42}')
+    meta, payload = unpack_entry(blob)
     ```
 """
 
@@ -24,14 +24,14 @@ from typing import Any
 import orjson
 import pydantic
 
-from cscprog.cache.errors import _CorruptEntry
+from cscprog.cache.errors import CorruptEntry
 
 _MAGIC = b"CSC1 "
 _DIGEST_SIZE = 16  # blake2b-128: a checksum against corruption, not a signature
-_KINDS = ("native", "json", "litellm")
+KINDS = ("native", "json", "litellm")
 
 
-def _digest(data: bytes) -> str:
+def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=_DIGEST_SIZE).hexdigest()
 
 
@@ -39,7 +39,7 @@ def _get(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
-def _usage_and_cost(record: Any) -> tuple[dict[str, int], float | None]:
+def usage_and_cost(record: Any) -> tuple[dict[str, int], float | None]:
     """Usage (prompt/completion/total tokens) and cost (USD) of a DSPy cache record.
 
     Native records are dicts with ``usage`` and ``cost``; LiteLLM records are ``ModelResponse`` objects with
@@ -65,7 +65,7 @@ def _usage_and_cost(record: Any) -> tuple[dict[str, int], float | None]:
     return usage, float(cost) if cost is not None else None
 
 
-def _encode_record(record: Any) -> tuple[str, str | None, bytes] | None:
+def encode_record(record: Any) -> tuple[str, str | None, bytes] | None:
     """(kind, class path, JSON payload) of a record, or None when it cannot be stored without pickle."""
     try:
         if isinstance(record, pydantic.BaseModel):
@@ -92,25 +92,25 @@ def _litellm_class(path: str) -> type:
     if cls is None:
         module_name, _, qualname = path.partition(":")
         if not module_name.startswith("litellm") or not qualname:
-            raise _CorruptEntry(f"refusing to rebuild class {path!r}")
+            raise CorruptEntry(f"refusing to rebuild class {path!r}")
         try:
             obj: Any = importlib.import_module(module_name)
             for part in qualname.split("."):
                 obj = getattr(obj, part)
         except (ImportError, AttributeError) as error:
-            raise _CorruptEntry(f"class {path!r} not found: {error}") from None
+            raise CorruptEntry(f"class {path!r} not found: {error}") from None
         if not (isinstance(obj, type) and issubclass(obj, pydantic.BaseModel)):
-            raise _CorruptEntry(f"{path!r} is not a pydantic model")
+            raise CorruptEntry(f"{path!r} is not a pydantic model")
         cls = _CLASSES[path] = obj
     return cls
 
 
-def _decode_record(meta: dict[str, Any], payload: bytes) -> Any:
+def decode_record(meta: dict[str, Any], payload: bytes) -> Any:
     """Rebuild what DSPy stored: a fresh object, so no deepcopy is needed."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as error:
-        raise _CorruptEntry(f"payload is not JSON: {error}") from None
+        raise CorruptEntry(f"payload is not JSON: {error}") from None
     kind = meta.get("kind")
     if kind in ("native", "json"):
         return data
@@ -119,42 +119,42 @@ def _decode_record(meta: dict[str, Any], payload: bytes) -> Any:
         try:
             record = cls(**data)
         except Exception as error:
-            raise _CorruptEntry(f"cannot rebuild {cls.__name__}: {error}") from None
+            raise CorruptEntry(f"cannot rebuild {cls.__name__}: {error}") from None
         hidden = getattr(record, "_hidden_params", None)
         if isinstance(hidden, dict) and meta.get("cost") is not None:
             hidden["response_cost"] = meta["cost"]
         return record
-    raise _CorruptEntry(f"unknown entry kind {kind!r}")
+    raise CorruptEntry(f"unknown entry kind {kind!r}")
 
 
-def _pack(meta: dict[str, Any], payload: bytes) -> bytes:
+def pack_entry(meta: dict[str, Any], payload: bytes) -> bytes:
     body = orjson.dumps(meta, option=orjson.OPT_SORT_KEYS) + b"\n" + payload
-    return _MAGIC + _digest(body).encode("ascii") + b"\n" + body
+    return _MAGIC + digest(body).encode("ascii") + b"\n" + body
 
 
-def _unpack(blob: Any, *, verify: bool = True) -> tuple[dict[str, Any], bytes]:
-    """(meta, payload) of a stored entry. Raises _CorruptEntry on any damage."""
+def unpack_entry(blob: Any, *, verify: bool = True) -> tuple[dict[str, Any], bytes]:
+    """(meta, payload) of a stored entry. Raises CorruptEntry on any damage."""
     if not isinstance(blob, bytes) or not blob.startswith(_MAGIC):
-        raise _CorruptEntry("not a cscprog cache entry")
+        raise CorruptEntry("not a cscprog cache entry")
     header_end = blob.find(b"\n")
     if header_end < 0:
-        raise _CorruptEntry("truncated header")
+        raise CorruptEntry("truncated header")
     body = memoryview(blob)[header_end + 1 :]
-    if verify and _digest(body).encode("ascii") != blob[len(_MAGIC) : header_end]:
-        raise _CorruptEntry("checksum mismatch")
+    if verify and digest(body).encode("ascii") != blob[len(_MAGIC) : header_end]:
+        raise CorruptEntry("checksum mismatch")
     meta_end = blob.find(b"\n", header_end + 1)
     if meta_end < 0:
-        raise _CorruptEntry("truncated metadata")
+        raise CorruptEntry("truncated metadata")
     try:
         meta = orjson.loads(blob[header_end + 1 : meta_end])
     except orjson.JSONDecodeError as error:
-        raise _CorruptEntry(f"metadata is not JSON: {error}") from None
+        raise CorruptEntry(f"metadata is not JSON: {error}") from None
     if not isinstance(meta, dict):
-        raise _CorruptEntry("metadata is not an object")
+        raise CorruptEntry("metadata is not an object")
     return meta, blob[meta_end + 1 :]
 
 
-def _stored_entries(store: Any, *, verify: bool = True) -> Iterator[tuple[str, dict[str, Any] | None, bytes, int]]:
+def stored_entries(store: Any, *, verify: bool = True) -> Iterator[tuple[str, dict[str, Any] | None, bytes, int]]:
     """(key, meta or None if corrupt, payload, stored size) of every entry of a store."""
     for key in store:
         blob = store.get(key, None, retry=True)
@@ -162,8 +162,8 @@ def _stored_entries(store: Any, *, verify: bool = True) -> Iterator[tuple[str, d
             continue  # evicted or deleted meanwhile
         size = len(blob) if isinstance(blob, bytes) else 0
         try:
-            meta, payload = _unpack(blob, verify=verify)
-        except _CorruptEntry:
+            meta, payload = unpack_entry(blob, verify=verify)
+        except CorruptEntry:
             yield key, None, b"", size
             continue
         yield key, meta, payload, size

@@ -48,5 +48,5 @@ class CacheBundleError(CacheError, DataError):
     """A cache bundle is unreadable or malformed; the message names the file and the line."""
 
 
-class _CorruptEntry(Exception):
+class CorruptEntry(Exception):
     """A stored entry is damaged (internal: the cache deletes it and recomputes, never returns it)."""

@@ -75,7 +75,7 @@ def normalize_endpoint(url: str | None) -> str | None:
     return url or None
 
 
-def _endpoint_of(request: dict[str, Any]) -> str | None:
+def endpoint_of(request: dict[str, Any]) -> str | None:
     for name in _ENDPOINT_KEYS:
         endpoint = normalize_endpoint(request.get(name))
         if endpoint:
@@ -83,14 +83,14 @@ def _endpoint_of(request: dict[str, Any]) -> str | None:
     return None
 
 
-def _model_of(request: dict[str, Any]) -> str:
+def model_of(request: dict[str, Any]) -> str:
     model = request.get("model")
     if model is None and isinstance(request.get("request"), dict):
         model = request["request"].get("model")
     return str(model) if model is not None else "(unknown)"
 
 
-def _provider_of(model: str) -> str:
+def provider_of(model: str) -> str:
     return model.split("/", 1)[0] if "/" in model else ""
 
 
@@ -105,7 +105,7 @@ def request_key(request: dict[str, Any], version: str) -> tuple[str, str, str | 
         key, model, endpoint = request_key({"model": "openai/m", "messages": [], "api_key": "sk-..."}, "1")
         ```
     """
-    endpoint = _endpoint_of(request)
+    endpoint = endpoint_of(request)
     params: dict[str, Any] = {}
     for name, value in request.items():
         if name in _ENDPOINT_KEYS or _is_secret_name(name):
@@ -118,4 +118,4 @@ def request_key(request: dict[str, Any], version: str) -> tuple[str, str, str | 
         data = orjson.dumps(params, default=_json_default, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         data = orjson.dumps(params, default=_json_default, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.sha256(data).hexdigest(), _model_of(request), endpoint
+    return hashlib.sha256(data).hexdigest(), model_of(request), endpoint

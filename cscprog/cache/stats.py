@@ -1,6 +1,6 @@
 """Cache counters: this process's hits, misses, stores and errors, ``last_run.json``, and whole-cache summaries.
 
-A :class:`ResponseCache <cscprog.cache.ResponseCache>` counts what it does in a ``_RunStats``; when the cache is
+A :class:`ResponseCache <cscprog.cache.ResponseCache>` counts what it does in a ``RunStats``; when the cache is
 closed (or garbage-collected) after serving or storing anything, the counters are written atomically to
 ``last_run.json`` in its directory, where :func:`read_last_run` (and ``cscprog cache stats``) find them.
 
@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import logging
 import os
@@ -29,13 +28,16 @@ from typing import Any
 
 import orjson
 
+from cscprog.files import atomic_write
+from cscprog.stamps import utc_iso
+
 logger = logging.getLogger(__name__)
 
 LAST_RUN_FILE = "last_run.json"
 """Written into the cache directory when a cache that served or stored anything is closed."""
 
 
-class _RunStats:
+class RunStats:
     """This process's counters for one cache; shared with the finalizer that writes ``last_run.json``."""
 
     def __init__(self, mode: str, version: str) -> None:
@@ -73,7 +75,7 @@ class _RunStats:
             return {
                 "mode": self.mode,
                 "version": self.version,
-                "started": _iso(self.started),
+                "started": utc_iso(self.started),
                 **dict(self.totals),
                 "saved": dict(self.saved),
                 "by_call": [
@@ -83,21 +85,28 @@ class _RunStats:
             }
 
 
-def _iso(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC).isoformat(timespec="seconds")
+def write_last_run(directory: Path, counters: dict[str, Any]) -> None:
+    """Write a run's cache counters as ``last_run.json`` in ``directory`` (the one writer of that file).
+
+    ``finished`` and ``pid`` are added; a failure to write is logged, never raised (the run's results are safe).
+
+    Example:
+        ```python
+        write_last_run(Path("~/.cache/cscprog").expanduser(), {"mode": "readwrite", "hits": 3, "misses": 1})
+        ```
+    """
+    data = {**counters, "finished": utc_iso(time.time()), "pid": os.getpid()}
+    try:
+        atomic_write(directory / LAST_RUN_FILE, orjson.dumps(data, option=orjson.OPT_INDENT_2), fsync=False)
+    except OSError as error:
+        logger.warning("could not write %s: %s", directory / LAST_RUN_FILE, error)
 
 
-def _finish(directory: Path | None, stats: _RunStats, store: Any) -> None:
+def finish_run(directory: Path | None, stats: RunStats, store: Any) -> None:
     """Write ``last_run.json`` (when the cache did anything) and close the store. Runs once."""
     try:
         if directory is not None and stats.active():
-            data = {**stats.snapshot(), "finished": _iso(time.time()), "pid": os.getpid()}
-            target = directory / LAST_RUN_FILE
-            temporary = directory / f".{LAST_RUN_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
-            temporary.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-            os.replace(temporary, target)
-    except OSError as error:
-        logger.warning("could not write %s: %s", LAST_RUN_FILE, error)
+            write_last_run(directory, stats.snapshot())
     finally:
         with contextlib.suppress(Exception):
             store.close()
@@ -121,7 +130,7 @@ def read_last_run(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _summarize(entries: Iterable[tuple[str, dict[str, Any] | None, bytes, int]]) -> dict[str, Any]:
+def summarize_entries(entries: Iterable[tuple[str, dict[str, Any] | None, bytes, int]]) -> dict[str, Any]:
     """Counts over ``(key, meta or None if corrupt, payload, size)`` entries: totals, time range, groups."""
     groups: dict[str, dict[str, dict[str, Any]]] = {"by_model": {}, "by_endpoint": {}, "by_role": {}}
     count = corrupt = payload_bytes = 0
@@ -155,8 +164,8 @@ def _summarize(entries: Iterable[tuple[str, dict[str, Any] | None, bytes, int]])
         "entries": count,
         "corrupt": corrupt,
         "entry_bytes": payload_bytes,
-        "oldest": _iso(oldest) if oldest is not None else None,
-        "newest": _iso(newest) if newest is not None else None,
+        "oldest": utc_iso(oldest) if oldest is not None else None,
+        "newest": utc_iso(newest) if newest is not None else None,
         **{group: dict(sorted(rows.items())) for group, rows in groups.items()},
     }
 

@@ -18,32 +18,34 @@ import contextlib
 import logging
 import os
 import sqlite3
-import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from cscprog.cache.bundle import _export_entries, _import_entries, _read_bundle, _write_bundle
+from cscprog.cache.bundle import read_bundle, write_bundle
 from cscprog.cache.calls import CallInfo, CallObserver, call_info, miss_excerpt
-from cscprog.cache.entries import _decode_record, _encode_record, _pack, _stored_entries, _unpack, _usage_and_cost
-from cscprog.cache.errors import CacheError, CacheMissError, _CorruptEntry
-from cscprog.cache.keys import _endpoint_of, _model_of, _provider_of, normalize_endpoint, request_key
-from cscprog.cache.memory import _MemoryStore
-from cscprog.cache.stats import _finish, _RunStats, _summarize, read_last_run
+from cscprog.cache.entries import decode_record, encode_record, pack_entry, unpack_entry, usage_and_cost
+from cscprog.cache.errors import CacheError, CacheMissError, CorruptEntry
+from cscprog.cache.keys import endpoint_of, model_of, provider_of, request_key
+from cscprog.cache.maintenance import CacheMaintenance
+from cscprog.cache.memory import Entry, MemoryStore, RecentEntries
+from cscprog.cache.stats import RunStats, finish_run
+from cscprog.config import CACHE_MODES, CacheMode
 from cscprog.context import current_role
+
+if TYPE_CHECKING:
+    from cscprog.config import CacheSettings
 
 logger = logging.getLogger(__name__)
 
-CacheMode = Literal["readwrite", "replay", "off", "refresh"]
-MODES: tuple[str, ...] = ("readwrite", "replay", "off", "refresh")
+MODES = CACHE_MODES
+"""The cache modes (:data:`cscprog.config.CACHE_MODES`)."""
 
 _SHARDS = 8
 
 
-class ResponseCache:
+class ResponseCache(CacheMaintenance):
     """The reproducible LLM response cache; a drop-in for ``dspy.cache`` (see :mod:`cscprog.cache`).
 
     Args:
@@ -87,11 +89,9 @@ class ResponseCache:
         self.version = str(version)
         self.observer = observer
         self.directory = Path(directory).expanduser() if directory is not None else None
-        self._memory: OrderedDict[str, tuple[dict[str, Any], bytes]] = OrderedDict()
-        self._memory_entries = memory_entries if self.directory is not None else 0
-        self._lock = threading.Lock()
+        self._recent = RecentEntries(memory_entries if self.directory is not None else 0)
         if self.directory is None:
-            self._store: Any = _MemoryStore()
+            self._store: Any = MemoryStore()
         else:
             from diskcache import FanoutCache
 
@@ -106,10 +106,34 @@ class ResponseCache:
                 )
             except (OSError, sqlite3.Error) as error:
                 raise CacheError(f"{self.directory}: cannot open the response cache there: {error}") from None
-        self._stats = _RunStats(mode, self.version)
-        self._finalizer = weakref.finalize(self, _finish, self.directory, self._stats, self._store)
+        self._stats = RunStats(mode, self.version)
+        self._finalizer = weakref.finalize(self, finish_run, self.directory, self._stats, self._store)
         self.enable_disk_cache = self.directory is not None
         self.enable_memory_cache = True
+
+    @classmethod
+    def from_settings(
+        cls, settings: CacheSettings, *, observer: CallObserver | None = None, mode: CacheMode | None = None
+    ) -> ResponseCache:
+        """The cache a ``[cache]`` table describes (directory, mode, version, size limit).
+
+        Args:
+            settings: ``config.cache``.
+            observer: Told about every real call and hit (a runtime's :class:`~cscprog.lm.gate.CallGate`).
+            mode: Overrides ``settings.mode`` (maintenance commands open the cache ``readwrite``).
+
+        Example:
+            ```python
+            cache = ResponseCache.from_settings(load_config().cache)
+            ```
+        """
+        return cls(
+            settings.path,
+            mode=settings.mode if mode is None else mode,
+            version=settings.version,
+            observer=observer,
+            size_limit_bytes=int(settings.size_limit_gb * 2**30),
+        )
 
     def __repr__(self) -> str:
         where = str(self.directory) if self.directory is not None else "memory"
@@ -124,11 +148,6 @@ class ResponseCache:
     def close(self) -> None:
         """Write this process's counters to ``last_run.json`` (if anything happened) and close the store."""
         self._finalizer()
-
-    @property
-    def where(self) -> str:
-        """The directory, or ``"memory"``."""
-        return str(self.directory) if self.directory is not None else "memory"
 
     # --- the interface DSPy calls -------------------------------------------------------------------------------
 
@@ -155,34 +174,19 @@ class ResponseCache:
     def _call_info(self, request: dict[str, Any], key: str, model: str, endpoint: str | None) -> CallInfo:
         return call_info(request, key, model, endpoint, current_role())
 
-    def _lookup(self, key: str) -> tuple[dict[str, Any], bytes] | None:
-        if self._memory_entries:
-            with self._lock:
-                found = self._memory.get(key)
-                if found is not None:
-                    self._memory.move_to_end(key)
-                    return found
+    def _lookup(self, key: str) -> Entry | None:
+        found = self._recent.get(key)
+        if found is not None:
+            return found
         try:
             blob = self._store.get(key, None, retry=True)
         except (OSError, sqlite3.Error) as error:
-            raise _CorruptEntry(f"unreadable: {error}") from None
+            raise CorruptEntry(f"unreadable: {error}") from None
         if blob is None:
             return None
-        entry = _unpack(blob)
-        self._remember(key, entry)
+        entry = unpack_entry(blob)
+        self._recent.remember(key, entry)
         return entry
-
-    def _remember(self, key: str, entry: tuple[dict[str, Any], bytes]) -> None:
-        if self._memory_entries:
-            with self._lock:
-                self._memory[key] = entry
-                self._memory.move_to_end(key)
-                while len(self._memory) > self._memory_entries:
-                    self._memory.popitem(last=False)
-
-    def _forget(self, key: str) -> None:
-        with self._lock:
-            self._memory.pop(key, None)
 
     def get(self, request: dict[str, Any], ignored_args_for_cache_key: list[str] | None = None) -> Any:
         """The stored record of ``request`` (a fresh object DSPy marks as a cache hit), or None on a miss.
@@ -196,17 +200,17 @@ class ResponseCache:
             key, model, endpoint = self._prepare(request)
         except Exception as error:
             logger.warning("cannot compute a cache key (%s); the call is not cached", error)
-            key, model, endpoint = "", _model_of(request), _endpoint_of(request)
+            key, model, endpoint = "", model_of(request), endpoint_of(request)
         shown = endpoint or "default"
         if key and self.mode in ("readwrite", "replay"):
             try:
                 entry = self._lookup(key)
-                record = _decode_record(*entry) if entry is not None else None
-            except _CorruptEntry as error:
+                record = decode_record(*entry) if entry is not None else None
+            except CorruptEntry as error:
                 logger.warning(
                     "cache entry %s (%s @ %s) is corrupt (%s): deleted, recomputing", key, model, shown, error
                 )
-                self._forget(key)
+                self._recent.forget(key)
                 with contextlib.suppress(Exception):
                     self._store.delete(key, retry=True)
                 self._stats.count("errors", model, shown)
@@ -247,8 +251,8 @@ class ResponseCache:
             key, model, endpoint = self._prepare(request)
         except Exception as error:
             logger.warning("cannot compute a cache key (%s); the result is not stored", error)
-            key, model, endpoint = "", _model_of(request), _endpoint_of(request)
-        usage, cost = _usage_and_cost(value)
+            key, model, endpoint = "", model_of(request), endpoint_of(request)
+        usage, cost = usage_and_cost(value)
         if key and self.mode in ("readwrite", "refresh"):
             self._write(key, model, endpoint, value, usage, cost, memory=enable_memory_cache)
         if self.observer is not None:
@@ -266,7 +270,7 @@ class ResponseCache:
         memory: bool,
     ) -> None:
         shown = endpoint or "default"
-        encoded = _encode_record(value)
+        encoded = encode_record(value)
         if encoded is None:
             logger.warning("a %s record from %s is not JSON-serializable; not cached", type(value).__name__, model)
             return
@@ -275,7 +279,7 @@ class ResponseCache:
             "kind": kind,
             "model": model,
             "endpoint": shown,
-            "provider": _provider_of(model),
+            "provider": provider_of(model),
             "role": current_role(),
             "created": round(time.time(), 3),
             "usage": usage,
@@ -285,24 +289,21 @@ class ResponseCache:
         if cls is not None:
             meta["cls"] = cls
         try:
-            stored = self._store.set(key, _pack(meta, payload), retry=True)
+            stored = self._store.set(key, pack_entry(meta, payload), retry=True)
         except Exception as error:
             logger.warning("could not store cache entry %s: %s", key, error)
             stored = False
         if stored:
             self._stats.count("stores", model, shown)
             if memory:
-                self._remember(key, (meta, payload))
+                self._recent.remember(key, (meta, payload))
             else:
-                self._forget(key)
+                self._recent.forget(key)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        with self._lock:
-            if key in self._memory:
-                return True
-        return key in self._store
+        return key in self._recent or key in self._store
 
     def discard(self, request: dict[str, Any]) -> bool:
         """Delete the entry of ``request`` (e.g. a response that failed to parse, before a retry).
@@ -311,22 +312,20 @@ class ResponseCache:
             True when an entry was deleted.
         """
         key = self._prepare(request)[0]
-        self._forget(key)
+        self._recent.forget(key)
         return bool(self._store.delete(key, retry=True))
 
     def reset_memory_cache(self) -> None:
         """Empty the in-memory LRU (the disk is untouched)."""
-        with self._lock:
-            self._memory.clear()
+        self._recent.clear()
 
     def save_memory_cache(self, filepath: str | os.PathLike[str]) -> None:
         """Write the in-memory entries (all of a memory-only cache) as a bundle (DSPy's interface; no pickle)."""
         if self.directory is None:
             items = [(key, meta, payload) for key, meta, payload, _size in self._entries() if meta is not None]
         else:
-            with self._lock:
-                items = [(key, meta, payload) for key, (meta, payload) in self._memory.items()]
-        _write_bundle(Path(filepath), items)
+            items = [(key, meta, payload) for key, (meta, payload) in self._recent.items()]
+        write_bundle(Path(filepath), items)
 
     def load_memory_cache(self, filepath: str | os.PathLike[str], allow_pickle: bool = False) -> None:
         """Load a bundle into the in-memory layer (DSPy's interface; ``allow_pickle`` is unused, nothing is pickled).
@@ -334,119 +333,8 @@ class ResponseCache:
         Raises:
             CacheBundleError: the file is not a valid bundle.
         """
-        for key, meta, payload in _read_bundle(Path(filepath)):
+        for key, meta, payload in read_bundle(Path(filepath)):
             if self.directory is None:
-                self._store.set(key, _pack(meta, payload))
+                self._store.set(key, pack_entry(meta, payload))
             else:
-                self._remember(key, (meta, payload))
-
-    # --- management -------------------------------------------------------------------------------------------
-
-    def run_stats(self) -> dict[str, Any]:
-        """This process's hits, misses, stores and errors (corrupt entries), by model/endpoint, and ``saved`` usage.
-
-        Example:
-            ```python
-            counts = cache.run_stats()
-            print(counts["hits"], counts["saved"]["total_tokens"])
-            ```
-        """
-        return self._stats.snapshot()
-
-    def _entries(self, *, verify: bool = True) -> Iterator[tuple[str, dict[str, Any] | None, bytes, int]]:
-        """(key, meta or None if corrupt, payload, stored size) of every entry."""
-        return _stored_entries(self._store, verify=verify)
-
-    def stats(self) -> dict[str, Any]:
-        """Counts over the whole cache (all processes, all runs), plus this process's counters.
-
-        Returns:
-            ``entries``, ``bytes`` (on disk), ``corrupt``, ``oldest``/``newest`` (ISO times), ``by_model``,
-            ``by_endpoint``, ``by_role`` (entries, bytes, tokens and cost each), ``process`` (see
-            :meth:`run_stats`) and ``last_run`` (from ``last_run.json``, or None).
-
-        Example:
-            ```python
-            print(ResponseCache("~/.cache/cscprog").stats()["entries"])
-            ```
-        """
-        summary = _summarize(self._entries())  # entries, corrupt, entry_bytes, oldest, newest, by_*
-        volume = self._store.volume() if hasattr(self._store, "volume") else summary["entry_bytes"]
-        return {
-            "directory": self.where,
-            "version": self.version,
-            "entries": summary.pop("entries"),
-            "corrupt": summary.pop("corrupt"),
-            "bytes": int(volume),
-            **summary,
-            "process": self.run_stats(),
-            "last_run": read_last_run(self.directory) if self.directory is not None else None,
-        }
-
-    def export(self, path: str | os.PathLike[str], *, model: str | None = None) -> int:
-        """Write every entry (or those of one model) to a portable bundle: gzip-compressed JSON lines.
-
-        Corrupt entries are skipped (and logged). The bundle holds no credentials and no pickle.
-
-        Returns:
-            The number of entries written.
-
-        Raises:
-            CacheBundleError: the file cannot be written.
-
-        Example:
-            ```python
-            n = cache.export("run-2024-05.cache.jsonl.gz", model="openai/gpt-4o-mini")
-            ```
-        """
-        return _export_entries(self._entries(), Path(path), model=model)
-
-    def import_bundle(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> int:
-        """Add the entries of a bundle, after checking every line (nothing is imported from a bad bundle).
-
-        Args:
-            path: A file written by :meth:`export`.
-            overwrite: Replace entries that exist already (default: keep them).
-
-        Returns:
-            The number of entries written.
-
-        Raises:
-            CacheBundleError: the file is missing, not gzip, or a line is malformed; the message names the line.
-
-        Example:
-            ```python
-            ResponseCache("cache", mode="replay").import_bundle("run.cache.jsonl.gz")
-            ```
-        """
-        written = _import_entries(self._store, Path(path), overwrite=overwrite)
-        for key in written:
-            self._forget(key)
-        return len(written)
-
-    def clear(self, *, model: str | None = None, endpoint: str | None = None) -> int:
-        """Delete every entry, or those of one model and/or endpoint (``"default"`` for no ``api_base``).
-
-        Returns:
-            The number of entries deleted.
-
-        Example:
-            ```python
-            cache.clear(endpoint="http://localhost:8080/v1")
-            ```
-        """
-        self.reset_memory_cache()
-        if model is None and endpoint is None:
-            return int(self._store.clear(retry=True))
-        wanted_endpoint = (normalize_endpoint(endpoint) or "default") if endpoint is not None else None
-        removed = 0
-        for key, meta, _payload, _size in self._entries(verify=False):
-            if meta is None:
-                continue
-            if model is not None and meta.get("model") != model:
-                continue
-            if wanted_endpoint is not None and meta.get("endpoint") != wanted_endpoint:
-                continue
-            if self._store.delete(key, retry=True):
-                removed += 1
-        return removed
+                self._recent.remember(key, (meta, payload))

@@ -35,10 +35,10 @@ def _global(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if cache_mode is not None:
-        from cscprog.cache.store import MODES
+        from cscprog.config import CACHE_MODES
 
-        if cache_mode not in MODES:
-            raise typer.BadParameter(f"must be one of {', '.join(MODES)}, got {cache_mode!r}",
+        if cache_mode not in CACHE_MODES:
+            raise typer.BadParameter(f"must be one of {', '.join(CACHE_MODES)}, got {cache_mode!r}",
                                      param_hint="--cache-mode")
         os.environ["CSCPROG_CACHE_MODE"] = cache_mode  # read by load_config, here and in any worker process
 

@@ -49,11 +49,7 @@ def _settings(config: Path | None) -> CacheSettings:
 
 
 def _open(settings: CacheSettings) -> ResponseCache:
-    return ResponseCache(
-        settings.path,
-        version=settings.version,
-        size_limit_bytes=int(settings.size_limit_gb * 2**30),
-    )
+    return ResponseCache.from_settings(settings, mode="readwrite")
 
 
 def _existing(settings: CacheSettings) -> ResponseCache:

@@ -38,6 +38,7 @@ from cscprog.data.dialogue import Dialogue
 from cscprog.data.profile import Profile
 from cscprog.data.records import RELEASED_SPEAKERS, Format, RecordParser, UnknownPolicy
 from cscprog.errors import DataError
+from cscprog.files import atomic_write
 from cscprog.framework import Taxonomy, load_taxonomy
 
 
@@ -196,9 +197,7 @@ def write_dialogues(
         body = "".join(line + "\n" for line in lines)
     else:
         body = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, body)
     return len(lines)
 
 

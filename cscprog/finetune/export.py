@@ -75,6 +75,7 @@ from typing import Any, Literal
 from cscprog.data import Dialogue, split_dialogues
 from cscprog.data.completion import default_system_prompt, format_target, parse_completion
 from cscprog.errors import ConfigError, DataError
+from cscprog.files import atomic_write
 from cscprog.finetune.card import write_export_card
 from cscprog.framework import Taxonomy, load_taxonomy
 
@@ -249,14 +250,7 @@ def _check_split(split: Mapping[str, float]) -> dict[str, float]:
 
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    atomic_write(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def _hf_dataset(rows: Sequence[dict[str, Any]]) -> Any:

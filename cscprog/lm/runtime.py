@@ -89,14 +89,7 @@ class Runtime:
         self.budget = Budget(budget.max_calls, budget.max_tokens, budget.max_usd)
         self.ledger = UsageLedger()
         self.gate = CallGate(ledger=self.ledger, budget=self.budget, limiter_for=self._limiter_for)
-        cache = self.config.cache
-        self.cache = ResponseCache(
-            cache.path,
-            mode=cache.mode,
-            version=cache.version,
-            observer=self.gate,
-            size_limit_bytes=int(cache.size_limit_gb * 2**30),
-        )
+        self.cache = ResponseCache.from_settings(self.config.cache, observer=self.gate)
         self.started = time.time()
         pricing.install()  # DSPy rescans its price table per call for unknown models; see cscprog.lm.pricing
 

@@ -22,8 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cscprog.files import atomic_write
 from cscprog.runs.manifest import redact
-from cscprog.runs.output import replace_atomically
 
 __all__ = ["FailureLog", "describe_failure", "failures_path"]
 
@@ -159,7 +159,7 @@ class FailureLog:
             self.path.unlink(missing_ok=True)
             return 0
         lines = [(json.dumps(remaining[item_id], ensure_ascii=False) + "\n").encode("utf-8") for item_id in ordered]
-        replace_atomically(self.path, lines)
+        atomic_write(self.path, b"".join(lines))
         return len(ordered)
 
     def close(self) -> None:

@@ -18,18 +18,17 @@ Example:
 
 from __future__ import annotations
 
-import datetime
-import importlib.metadata
 import json
 import os
 import platform
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cscprog.config import ROLES
+from cscprog.files import atomic_write
+from cscprog.stamps import package_version, utc_iso
 
 if TYPE_CHECKING:
     from cscprog.lm.runtime import Runtime
@@ -42,27 +41,15 @@ _SECRET_NAME = re.compile(r"API_?KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNOR
 _MIN_SUBSTRING = 6  # shorter secrets are replaced only where a whole value equals them
 
 
-def _iso(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _versions() -> dict[str, Any]:
     import dspy
 
     import cscprog
 
     return {
-        "cscprog": getattr(cscprog, "__version__", None) or _version("cscprog"),
-        "dspy": getattr(dspy, "__version__", None) or _version("dspy"),
-        "litellm": _version("litellm"),
+        "cscprog": getattr(cscprog, "__version__", None) or package_version("cscprog"),
+        "dspy": getattr(dspy, "__version__", None) or package_version("dspy"),
+        "litellm": package_version("litellm"),
         "python": platform.python_version(),
     }
 
@@ -183,8 +170,8 @@ def build_manifest(
         "usage": runtime.usage(),
         "budget": runtime.budget.summary(),
         "rate_limits": {"waited_seconds": round(runtime.gate.waited_seconds, 3)},
-        "started": _iso(started),
-        "finished": _iso(finished),
+        "started": utc_iso(started, precise=True),
+        "finished": utc_iso(finished, precise=True),
         "duration_s": round(finished - started, 3),
     }
     if extra:
@@ -210,15 +197,5 @@ def write_manifest(path: str | os.PathLike[str], manifest: dict[str, Any]) -> Pa
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.chmod(temporary, 0o644)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(target, text)
     return target

@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -33,14 +32,13 @@ from typing import Any
 
 import orjson
 
+from cscprog.files import atomic_writer, stale_temporaries
 from cscprog.runs.items import RunInputError
 
 __all__ = [
     "JsonlSink",
     "OutputScan",
-    "fsync_directory",
     "remove_stale_temporaries",
-    "replace_atomically",
     "rewrite_in_order",
     "scan_output",
 ]
@@ -196,60 +194,15 @@ def _drop_last_group(scan: OutputScan, item_id: str, start: int, records: int) -
     scan.size = start
 
 
-def fsync_directory(path: Path) -> None:
-    """Make a rename inside ``path`` durable (no-op where directories cannot be opened)."""
-    with contextlib.suppress(OSError):
-        handle = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-def _temporary(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
-
-
 def remove_stale_temporaries(path: str | os.PathLike[str]) -> int:
-    """Delete temp files an interrupted :func:`replace_atomically` of ``path`` left behind; return how many.
+    """Delete temp files an interrupted atomic rewrite of ``path`` left behind; return how many.
 
     Only call it while holding the output (a :class:`JsonlSink`), so no live rewrite is in progress.
     """
-    target = Path(path)
-    pattern = re.compile(re.escape(f".{target.name}.") + r"\d+\.tmp")
-    removed = 0
-    if target.parent.is_dir():
-        for candidate in target.parent.iterdir():
-            if pattern.fullmatch(candidate.name):
-                candidate.unlink(missing_ok=True)
-                removed += 1
-    return removed
-
-
-def replace_atomically(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> Path:
-    """Write ``chunks`` to a temp file beside ``path``, fsync it, and rename it over ``path``.
-
-    Example:
-        ```python
-        replace_atomically("failures.jsonl", [b'{"item_id": "d-1"}\\n'])
-        ```
-    """
-    target = Path(path)
-    temporary = _temporary(target)
-    try:
-        with temporary.open("wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_directory(target.parent)
-    return target
+    stale = stale_temporaries(path)
+    for candidate in stale:
+        candidate.unlink(missing_ok=True)
+    return len(stale)
 
 
 def rewrite_in_order(path: str | os.PathLike[str], order: Iterable[str], id_field: str) -> bool:
@@ -281,7 +234,8 @@ def rewrite_in_order(path: str | os.PathLike[str], order: Iterable[str], id_fiel
                     source.seek(start)
                     yield source.read(end - start)
 
-    replace_atomically(target, chunks())
+    with atomic_writer(target) as out:
+        out.writelines(chunks())
     return True
 
 

@@ -46,10 +46,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cscprog.cache import write_last_run
 from cscprog.errors import CscprogError
 from cscprog.runs.engine import RAY_INSTALL_HINT, EngineUnavailableError, ExecutionEngine, Outcome, RunJob
 from cscprog.runs.items import RunInputError
-from cscprog.runs.ray_reports import WorkerReports, write_last_run
+from cscprog.runs.ray_reports import WorkerReports
+from cscprog.stamps import utc_iso
 
 __all__ = ["RayEngine", "WorkerLostError", "ray_available", "require_ray"]
 
@@ -381,8 +383,10 @@ class RayEngine(ExecutionEngine):
             return
         cache = self.reports.cache()
         if any(cache[name] for name in ("hits", "misses", "stores", "errors")):
-            write_last_run(runtime.cache.directory, cache, mode=runtime.cache.mode, version=runtime.cache.version,
-                           started=self._started_at, workers=len(self.reports.reports()))
+            counters = {"mode": runtime.cache.mode, "version": runtime.cache.version,
+                        "started": utc_iso(self._started_at), **cache, "engine": "ray",
+                        "workers": len(self.reports.reports())}
+            write_last_run(runtime.cache.directory, counters)
 
     # --- reporting -------------------------------------------------------------------------------------------------
     def usage(self, runtime: Any) -> dict[str, Any] | None:

@@ -17,21 +17,15 @@ Example:
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from cscprog.cache import LAST_RUN_FILE
 from cscprog.lm.usage import UsageRow
 
-__all__ = ["WorkerReports", "merge_budgets", "merge_cache_stats", "merge_usage", "worker_report", "write_last_run"]
+__all__ = ["WorkerReports", "merge_budgets", "merge_cache_stats", "merge_usage", "worker_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,26 +173,3 @@ class WorkerReports:
     def budgets(self) -> dict[str, Any] | None:
         """The workers' own budgets merged (when the budget was not shared)."""
         return merge_budgets([report["budget"] for report in self.reports() if report.get("budget")])
-
-
-def write_last_run(directory: Path, cache: dict[str, Any], *, mode: str, version: str, started: float,
-                   workers: int) -> None:
-    """Write the run's merged cache counters as ``last_run.json`` (each worker wrote only its own share).
-
-    Example:
-        ```python
-        write_last_run(config.cache.path, reports.cache(), mode="readwrite", version="1", started=t0, workers=2)
-        ```
-    """
-    def iso(timestamp: float) -> str:
-        return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC).isoformat(timespec="seconds")
-
-    data = {"mode": mode, "version": version, "started": iso(started), **cache, "finished": iso(time.time()),
-            "pid": os.getpid(), "engine": "ray", "workers": workers}
-    target = directory / LAST_RUN_FILE
-    temporary = directory / f".{LAST_RUN_FILE}.{os.getpid()}.ray.tmp"
-    try:
-        temporary.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-        os.replace(temporary, target)
-    except OSError as error:
-        logger.warning("could not write %s: %s", target, error)

@@ -546,7 +546,7 @@ def test_contains_discard_and_memory_layer(tmp_path: Path) -> None:
     with ResponseCache(tmp_path, memory_entries=2) as cache:
         for text in "abcde":
             cache.put(request(text), native_record(text))
-        assert len(cache._memory) == 2
+        assert len(cache._recent) == 2
         key = cache.cache_key(request("a"))
         assert key in cache and "0" * 64 not in cache
         cache.reset_memory_cache()

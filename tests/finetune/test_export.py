@@ -156,7 +156,7 @@ def test_bad_input_names_the_record_and_turn(tmp_path):
     (tmp_path / "dir.jsonl").mkdir()
     with pytest.raises(DataError, match="cannot write"):
         write_export(tmp_path / "dir.jsonl", load_sample("annotated_en"), "openai")
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_hf_dataset_round_trips_with_load_from_disk(tmp_path):

