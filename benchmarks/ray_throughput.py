@@ -13,7 +13,7 @@ Parts (``--part``, default all):
 * ``sink``: appends/s of the driver's output (:class:`cscprog.runs.JsonlSink`: one write and one fsync per item).
 * ``driver``: items/s the driver takes in on the Ray engine when the work costs nothing (3 KB records, 2 workers):
   collecting results from Ray plus the fsynced append of each item.
-* ``limits``: calls/s one :class:`cscprog.runs.ray_limits.SharedLimits` actor answers (the rate-limit reservation
+* ``limits``: calls/s one :class:`cscprog.runs.ray.limits.SharedLimits` actor answers (the rate-limit reservation
   every live call makes on the Ray engine), from 16 threads, and the latency of one call.
 
 Usage:
@@ -115,7 +115,7 @@ def _run_engine(url: str, out: Path, items: int, calls: int, concurrency: int,
 def engines(args: argparse.Namespace) -> None:
     import ray
 
-    from cscprog.runs.ray_engine import RayEngine
+    from cscprog.runs.ray.engine import RayEngine
 
     with server_process(args.latency, answer=None) as (url,):
         began = time.perf_counter()
@@ -200,7 +200,7 @@ def _echo_record(number: int) -> dict:
 def driver_intake(args: argparse.Namespace) -> None:
     import ray
 
-    from cscprog.runs.ray_engine import RayEngine
+    from cscprog.runs.ray.engine import RayEngine
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     try:
@@ -220,7 +220,7 @@ def driver_intake(args: argparse.Namespace) -> None:
 def limits_actor(args: argparse.Namespace) -> None:
     import ray
 
-    from cscprog.runs.ray_limits import SharedLimits
+    from cscprog.runs.ray.limits import SharedLimits
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     try:

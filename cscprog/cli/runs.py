@@ -32,7 +32,8 @@ from cscprog.errors import CscprogError
 from cscprog.framework import Taxonomy
 from cscprog.lm.runtime import Runtime
 from cscprog.runs import Runner, make_progress
-from cscprog.runs.engine import ENGINES, ExecutionEngine, make_engine
+from cscprog.runs.engine import ExecutionEngine
+from cscprog.runs.engines import ENGINES, make_engine
 
 __all__ = [
     "FORMATS",

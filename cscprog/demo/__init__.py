@@ -24,8 +24,9 @@ Example:
     ```
 """
 
-from cscprog.demo.pipeline import OUTPUTS, DemoResult, run_demo
+from cscprog.demo.pipeline import OUTPUTS, run_demo
 from cscprog.demo.plan import DemoPlan, demo_config, provider_snippet
+from cscprog.demo.result import DemoResult
 from cscprog.demo.stages import DemoStopped
 
 __all__ = ["OUTPUTS", "DemoPlan", "DemoResult", "DemoStopped", "demo_config", "provider_snippet", "run_demo"]

@@ -26,20 +26,17 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cscprog.demo.plan import DemoPlan
+from cscprog.demo.report import render_demo_report
+from cscprog.demo.result import DemoResult
 from cscprog.demo.stages import (
     ROLES_USED,
-    CompileOutcome,
-    CsconvOutcome,
     DemoContext,
     DemoStopped,
-    EvaluateOutcome,
     ProgressFactory,
-    RolecsOutcome,
     compile_stage,
     csconv_stage,
     evaluate_stage,
@@ -49,71 +46,10 @@ from cscprog.lm.runtime import Runtime
 from cscprog.runs import RunInputError
 from cscprog.runs.manifest import build_manifest, write_manifest
 
-__all__ = ["OUTPUTS", "DemoResult", "run_demo"]
+__all__ = ["OUTPUTS", "run_demo"]
 
 OUTPUTS = ("csconv", "rolecs", "compile", "eval", "manifest.json", "report.md")
 """What the demo writes into its directory (and replaces on the next run)."""
-
-
-@dataclass
-class DemoResult:
-    """What :func:`run_demo` did.
-
-    Attributes:
-        out_dir: The output directory.
-        report: ``out_dir/report.md``.
-        plan: The plan that ran.
-        csconv, rolecs, compiled, evaluation: Each stage's outcome (None when the demo stopped before it).
-        stopped: Why the demo stopped early (Ctrl-C, budget), or None when every stage ran.
-        interrupted: True when Ctrl-C stopped it.
-        usage: The runtime's usage ledger at the end (calls, tokens, cache hits per role).
-        notes: Remarks on the configuration (e.g. which embedded model, where the cache is).
-        duration_s: Wall time.
-        seconds: Wall time of each stage that ran (``csconv``, ``rolecs``, ``compile``, ``evaluate``).
-    """
-
-    out_dir: Path
-    report: Path
-    plan: DemoPlan
-    csconv: CsconvOutcome | None = None
-    rolecs: RolecsOutcome | None = None
-    compiled: CompileOutcome | None = None
-    evaluation: EvaluateOutcome | None = None
-    stopped: str | None = None
-    interrupted: bool = False
-    usage: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def completed(self) -> bool:
-        """True when every stage ran (items may still have failed: see :attr:`item_failures`)."""
-        return self.stopped is None and self.evaluation is not None
-
-    @property
-    def item_failures(self) -> int:
-        """Items whose LM output stayed unusable: run items, rewrites, classified turns, dev and test positions."""
-        count = 0
-        for outcome in (self.csconv, self.rolecs):
-            for run in getattr(outcome, "runs", []):
-                count += len(run.failures)
-        if self.csconv is not None:
-            count += sum(1 for row in self.csconv.decisions
-                         if (row.get("decision") or {}).get("rule") == "generation_failure")
-            count += sum(len(row.get("failures") or []) for row in self.csconv.annotations)
-        if self.compiled is not None:
-            count += self.compiled.result.before["failures"] + self.compiled.result.after["failures"]
-        if self.evaluation is not None:
-            count += sum(result.get("failures", 0) for result in self.evaluation.results.values())
-        return count
-
-    @property
-    def exit_status(self) -> int:
-        """0 when every stage ran (even with item failures), 130 when interrupted, 1 when stopped otherwise."""
-        if self.completed:
-            return 0
-        return 130 if self.interrupted else 1
 
 
 def _prepare(out_dir: Path) -> None:
@@ -158,8 +94,6 @@ def run_demo(
         result.exit_status   # 0 when every stage ran
         ```
     """
-    from cscprog.demo.report import render_demo_report
-
     started, clock = time.time(), time.monotonic()
     for role in ROLES_USED:  # a missing API key or an unusable backend stops here, not as a failure per item
         runtime.lm(role)

@@ -21,7 +21,7 @@ from cscprog.evaluation.report import _OUR_KEYS, COLUMNS, DASH, PAPER_ROWS, _num
 from cscprog.framework import Taxonomy
 
 if TYPE_CHECKING:
-    from cscprog.demo.pipeline import DemoResult
+    from cscprog.demo.result import DemoResult
 
 __all__ = ["render_demo_report"]
 

@@ -163,7 +163,7 @@ def evaluate(
         command: The command line (for the manifests).
         resume_command: The command that resumes this run (shown when it stops early).
         engine: Where the program runs (default: threads of this process); e.g. a
-            :class:`cscprog.runs.ray_engine.RayEngine` to spread the dialogues over Ray workers, each with its own
+            :class:`cscprog.runs.ray.engine.RayEngine` to spread the dialogues over Ray workers, each with its own
             runtime built from the active runtime's configuration. The predictions are the same either way.
 
     Returns:

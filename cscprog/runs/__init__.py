@@ -20,7 +20,7 @@ Guarantees:
   cache and usage ledger) reach the workers.
 * **Local or distributed, same files.** Where the work runs is an :class:`ExecutionEngine`: threads of this process
   (:class:`ThreadEngine`, the default) or Ray worker processes on one machine or a cluster
-  (:class:`cscprog.runs.ray_engine.RayEngine`, ``pip install "cscprog[ray]"``), each worker with a runtime built
+  (:class:`cscprog.runs.ray.engine.RayEngine`, ``pip install "cscprog[ray]"``), each worker with a runtime built
   from the same configuration and one shared limiter for the run's rate limits and budget. Results stream back
   to this process, which writes the outputs, failures and manifest with the same code and guarantees; outputs
   are byte-identical across engines.
@@ -66,7 +66,8 @@ Example:
 
 from __future__ import annotations
 
-from cscprog.runs.engine import EngineUnavailableError, ExecutionEngine, Outcome, make_engine
+from cscprog.runs.engine import EngineUnavailableError, ExecutionEngine, Outcome
+from cscprog.runs.engines import make_engine
 from cscprog.runs.failures import FailureLog, describe_failure, failures_path
 from cscprog.runs.items import MAIN_SINK, ItemError, RecordError, Routed, RunInputError, check_items, encode_result
 from cscprog.runs.output import JsonlSink, OutputScan, rewrite_in_order, scan_output

@@ -5,15 +5,16 @@ failures file, the final ordering, stopping, progress, the manifest). An :class:
 where the work function runs and hands each finished item back as an :class:`Outcome`:
 
 * :class:`cscprog.runs.threads.ThreadEngine` (``--engine local``, the default): threads of this process;
-* :class:`cscprog.runs.ray_engine.RayEngine` (``--engine ray``): Ray worker processes, on one machine or a cluster.
+* :class:`cscprog.runs.ray.engine.RayEngine` (``--engine ray``): Ray worker processes, on one machine or a cluster.
 
 Both run an item with :func:`attempt_item`, so a record is encoded the same way (and gives the same bytes)
-wherever it was made. :func:`make_engine` builds an engine from its name (``[run] engine`` or ``--engine``).
+wherever it was made. :func:`cscprog.runs.engines.make_engine` builds an engine from its name (``[run] engine`` or
+``--engine``).
 
 Example:
     ```python
     from cscprog.runs import Runner
-    from cscprog.runs.engine import make_engine
+    from cscprog.runs.engines import make_engine
 
     engine = make_engine("ray", address=None)        # EngineUnavailableError without `pip install "cscprog[ray]"`
     Runner(work, output="out.jsonl", concurrency=32, engine=engine).run(items)
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from cscprog.runs.stop import StopControl
 
 __all__ = [
-    "ENGINES",
     "EngineUnavailableError",
     "ExecutionEngine",
     "Outcome",
@@ -47,14 +47,7 @@ __all__ = [
     "attempt_item",
     "budget_error",
     "budget_stop_reason",
-    "make_engine",
 ]
-
-ENGINES: tuple[str, ...] = ("local", "ray")
-"""The engine names ``--engine`` and ``[run] engine`` accept."""
-
-RAY_INSTALL_HINT = 'pip install "cscprog[ray]"'
-"""How to install what ``--engine ray`` needs."""
 
 WorkFn = Callable[[Any], Any]
 
@@ -218,27 +211,3 @@ class ExecutionEngine(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the engine."""
         return {"name": self.name}
-
-
-def make_engine(name: str, *, address: str | None = None) -> ExecutionEngine:
-    """The engine called ``name``: ``local`` (threads) or ``ray`` (Ray workers at ``address``; None: a local Ray).
-
-    Raises:
-        EngineUnavailableError: an unknown name, or ``ray`` without Ray installed (the message says how to
-            install it).
-
-    Example:
-        ```python
-        engine = make_engine(config.run.engine, address=config.run.ray_address)
-        ```
-    """
-    if name == "local":
-        from cscprog.runs.threads import ThreadEngine
-
-        return ThreadEngine()
-    if name == "ray":
-        from cscprog.runs.ray_engine import RayEngine, require_ray
-
-        require_ray()
-        return RayEngine(address=address)
-    raise EngineUnavailableError(f"unknown engine {name!r}; engines are: {', '.join(ENGINES)}")

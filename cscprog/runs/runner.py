@@ -4,7 +4,7 @@ See :mod:`cscprog.runs` for the guarantees and an example. One :class:`Runner` i
 main thread owns the files (appends, failures, the final ordering, the manifest) and the progress display; an
 :class:`cscprog.runs.engine.ExecutionEngine` runs the work function and hands each finished item back:
 :class:`cscprog.runs.threads.ThreadEngine` on ``concurrency`` threads of this process (the default), or
-:class:`cscprog.runs.ray_engine.RayEngine` in Ray worker processes. Whatever the engine, the same code below
+:class:`cscprog.runs.ray.engine.RayEngine` in Ray worker processes. Whatever the engine, the same code below
 writes the outputs, records failures, orders the files and writes the manifest.
 """
 
@@ -66,7 +66,7 @@ class Runner:
         grace_seconds: After a stop request, how long running items may take to finish before they are abandoned.
         manifest_extra: More JSON-able data for the manifest (under ``extra``).
         engine: Where the work runs (default: a :class:`cscprog.runs.threads.ThreadEngine`, threads of this
-            process); e.g. a :class:`cscprog.runs.ray_engine.RayEngine`. Outputs, failures, ordering and the
+            process); e.g. a :class:`cscprog.runs.ray.engine.RayEngine`. Outputs, failures, ordering and the
             manifest are the same whatever the engine.
 
     Attributes:

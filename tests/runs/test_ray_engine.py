@@ -29,7 +29,7 @@ from cscprog.errors import ConfigError  # noqa: E402
 from cscprog.lm.invoke import invoke  # noqa: E402
 from cscprog.lm.runtime import Runtime  # noqa: E402
 from cscprog.runs import EXIT_FAILED, EXIT_OK, Runner, failures_path, manifest_path  # noqa: E402
-from cscprog.runs.ray_engine import RayEngine  # noqa: E402
+from cscprog.runs.ray.engine import RayEngine  # noqa: E402
 from cscprog.testing import AnswerRequest, OpenAICompatibleServer, default_answer  # noqa: E402
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from cscprog.config import ROLES, Config
 from cscprog.runs.engine import Outcome, WorkFn, attempt_item, budget_stop_reason
 from cscprog.runs.failures import describe_failure
-from cscprog.runs.ray_reports import worker_report
+from cscprog.runs.ray.reports import worker_report
 
 __all__ = ["ItemWorker", "key_variables", "portable_config"]
 
@@ -81,7 +81,7 @@ class ItemWorker:
         source: Where the configuration came from (for manifests).
         work: The work function (Ray ships it once per worker).
         options: ``id_field``, ``sinks`` (output names) and ``many_records``.
-        limits: The :class:`cscprog.runs.ray_limits.SharedLimits` actor, or None.
+        limits: The :class:`cscprog.runs.ray.limits.SharedLimits` actor, or None.
         report_every: Seconds between the reports sent along with results.
 
     Example:
@@ -99,7 +99,7 @@ class ItemWorker:
             config = Config.model_validate(config_data).model_copy(update={"source": source})
             self.runtime = Runtime(config)
             if limits is not None:
-                from cscprog.runs.ray_limits import share_limits
+                from cscprog.runs.ray.limits import share_limits
 
                 share_limits(self.runtime, limits)
         from cscprog.runs.manifest import secret_values

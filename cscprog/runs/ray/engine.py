@@ -2,7 +2,7 @@
 
 Design:
 
-* **Actors, not stateless tasks or Ray Data.** Each worker is a Ray actor (:class:`cscprog.runs.ray_worker.ItemWorker`)
+* **Actors, not stateless tasks or Ray Data.** Each worker is a Ray actor (:class:`cscprog.runs.ray.worker.ItemWorker`)
   that builds its runtime once (LM clients with their keep-alive pools, the cache, the work function shipped
   once) and runs up to ``ceil(concurrency / workers)`` items on its threads. Items are submitted one by one as
   actor tasks, never more than ``concurrency`` at once, so a stop request starts nothing new and a lost worker
@@ -13,7 +13,7 @@ Design:
   values and go through the very same :class:`cscprog.runs.Runner` code as local runs: the one output JSONL
   (streamed, fsynced), the failures file, resume, the final input-order rewrite and the manifest. Outputs are
   byte-identical to a local run with the same seed and cache.
-* **Global limits.** With rate limits or a budget, one :class:`cscprog.runs.ray_limits.SharedLimits` actor holds
+* **Global limits.** With rate limits or a budget, one :class:`cscprog.runs.ray.limits.SharedLimits` actor holds
   them for all workers.
 * **Lost workers.** A worker that dies (killed, out of memory, node lost) fails the items it was running
   (``WorkerLostError`` in the failures file; ``--resume`` runs them again) and is replaced, up to
@@ -29,7 +29,7 @@ The number of workers is the cluster's CPU count (one CPU each; a local Ray uses
 Example:
     ```python
     from cscprog.runs import Runner
-    from cscprog.runs.ray_engine import RayEngine
+    from cscprog.runs.ray.engine import RayEngine
 
     with runtime.activate():
         Runner(work, output="out.jsonl", concurrency=32, runtime=runtime, engine=RayEngine()).run(items)
@@ -48,12 +48,13 @@ from typing import Any
 
 from cscprog.cache import write_last_run
 from cscprog.errors import CscprogError
-from cscprog.runs.engine import RAY_INSTALL_HINT, EngineUnavailableError, ExecutionEngine, Outcome, RunJob
+from cscprog.runs.engine import ExecutionEngine, Outcome, RunJob
 from cscprog.runs.items import RunInputError
-from cscprog.runs.ray_reports import WorkerReports
+from cscprog.runs.ray.cluster import connect, first_line, require_ray
+from cscprog.runs.ray.reports import WorkerReports
 from cscprog.stamps import utc_iso
 
-__all__ = ["RayEngine", "WorkerLostError", "ray_available", "require_ray"]
+__all__ = ["RayEngine", "WorkerLostError"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,36 +65,6 @@ CLOSE_TIMEOUT = 30.0
 
 class WorkerLostError(CscprogError):
     """The Ray worker running an item died before returning it; ``--resume`` runs the item again."""
-
-
-def ray_available() -> bool:
-    """True when Ray can be imported.
-
-    Example:
-        ```python
-        engine = "ray" if ray_available() else "local"
-        ```
-    """
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def require_ray() -> None:
-    """Import Ray or explain how to install it.
-
-    Raises:
-        EngineUnavailableError: Ray is not installed.
-    """
-    if not ray_available():
-        raise EngineUnavailableError(f"--engine ray needs Ray, which is not installed: {RAY_INSTALL_HINT}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:300] if text else ''}"
 
 
 @dataclass
@@ -176,7 +147,7 @@ class RayEngine(ExecutionEngine):
             return
         import ray
 
-        self._connect(ray)
+        self._owns_ray = connect(ray, self.address, self.init_options)
         runtime = job.runtime
         count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         count = max(1, min(count, job.concurrency, len(job.pending)))
@@ -190,8 +161,8 @@ class RayEngine(ExecutionEngine):
                            self._nodes)
         config_data, source, key_names = None, None, []
         if runtime is not None:
-            from cscprog.runs.ray_limits import SharedLimits, budget_limits, limiter_table, needs_shared_limits
-            from cscprog.runs.ray_worker import key_variables, portable_config
+            from cscprog.runs.ray.limits import SharedLimits, budget_limits, limiter_table, needs_shared_limits
+            from cscprog.runs.ray.worker import key_variables, portable_config
 
             config_data, source = portable_config(runtime.config)
             key_names = key_variables(runtime.config)
@@ -201,9 +172,9 @@ class RayEngine(ExecutionEngine):
         try:
             work_ref = ray.put(job.work)
         except Exception as error:
-            raise RunInputError(f"the work function cannot be sent to Ray workers ({_first_line(error)}); it must "
+            raise RunInputError(f"the work function cannot be sent to Ray workers ({first_line(error)}); it must "
                                 "be picklable (cloudpickle): keep locks, open files and runtimes out of it") from None
-        from cscprog.runs.ray_worker import ItemWorker
+        from cscprog.runs.ray.worker import ItemWorker
 
         options = {"id_field": job.id_field, "sinks": sorted(job.sinks), "many_records": job.many_records}
         self._actor_class = ray.remote(num_cpus=1, max_concurrency=self._threads)(ItemWorker)
@@ -211,17 +182,6 @@ class RayEngine(ExecutionEngine):
         self._pool = [self._spawn(index) for index in range(count)]
         self._check_ready(ray, key_names)
         self._fill()
-
-    def _connect(self, ray: Any) -> None:
-        if ray.is_initialized():
-            return
-        options = {"include_dashboard": False, "logging_level": logging.WARNING, **self.init_options}
-        try:
-            ray.init(address=self.address, **options)
-        except Exception as error:
-            where = self.address or "a local Ray"
-            raise RunInputError(f"cannot start or reach {where}: {_first_line(error)}") from None
-        self._owns_ray = True
 
     def _spawn(self, index: int) -> _Worker:
         self._spawned += 1
@@ -236,7 +196,7 @@ class RayEngine(ExecutionEngine):
             if isinstance(error, ray.exceptions.GetTimeoutError):
                 raise RunInputError(f"{len(refs)} Ray worker(s) did not start within {START_TIMEOUT:g}s (each needs "
                                     "one free CPU in the cluster)") from None
-            raise RunInputError(f"a Ray worker could not start: {_first_line(error)}") from None
+            raise RunInputError(f"a Ray worker could not start: {first_line(error)}") from None
         for worker, info in zip(self._pool, infos, strict=True):
             worker.info = info
             worker.started = True
@@ -266,7 +226,7 @@ class RayEngine(ExecutionEngine):
                 ref = worker.actor.run.remote(item_id, payload, job.rounds.get(item_id, 0))
             except Exception as error:  # the payload cannot be sent: that item fails, the run goes on
                 self._ready.append(Outcome(item_id, error=RunInputError(
-                    f"item {item_id!r} cannot be sent to a Ray worker: {_first_line(error)}")))
+                    f"item {item_id!r} cannot be sent to a Ray worker: {first_line(error)}")))
                 continue
             self._inflight[ref] = (item_id, worker)
             worker.running += 1
@@ -298,9 +258,9 @@ class RayEngine(ExecutionEngine):
         except ray.exceptions.RayActorError as error:
             self._lose(worker, error)
             return Outcome(item_id, error=WorkerLostError(
-                f"the Ray worker running this item died ({_first_line(error)}); --resume runs it again"))
+                f"the Ray worker running this item died ({first_line(error)}); --resume runs it again"))
         except ray.exceptions.RayError as error:  # something escaped the item's own error handling
-            return Outcome(item_id, error=WorkerLostError(f"the Ray task of this item failed: {_first_line(error)}"))
+            return Outcome(item_id, error=WorkerLostError(f"the Ray task of this item failed: {first_line(error)}"))
         worker.started = True
         self.reports.update(worker.index, report)
         if outcome.budget_stop is not None and self._job is not None:
@@ -320,11 +280,11 @@ class RayEngine(ExecutionEngine):
         work_left = job is not None and self._cursor < len(job.pending) and not job.stop.requested.is_set()
         if work_left and self._losses <= self._allowed_losses:
             logger.warning("Ray worker %d died (%s); its running items are recorded as failures (--resume runs them "
-                           "again); starting a replacement", worker.index, _first_line(error))
+                           "again); starting a replacement", worker.index, first_line(error))
             self._pool.append(self._spawn(max(w.index for w in self._pool) + 1))
         else:
             logger.warning("Ray worker %d died (%s); its running items are recorded as failures", worker.index,
-                           _first_line(error))
+                           first_line(error))
         self._check_pool()
 
     def _check_pool(self) -> None:
@@ -354,12 +314,12 @@ class RayEngine(ExecutionEngine):
                 for worker, report in zip(alive, finals, strict=True):
                     self.reports.update(worker.index, report)
             except Exception as error:
-                logger.warning("could not collect the Ray workers' last reports: %s", _first_line(error))
+                logger.warning("could not collect the Ray workers' last reports: %s", first_line(error))
         if self._limits is not None:
             try:
                 self._limits_summary = ray.get(self._limits.summary.remote(), timeout=CLOSE_TIMEOUT)
             except Exception as error:
-                logger.warning("could not read the shared rate limits and budget: %s", _first_line(error))
+                logger.warning("could not read the shared rate limits and budget: %s", first_line(error))
         for actor in [worker.actor for worker in self._pool] + ([self._limits] if self._limits is not None else []):
             with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
