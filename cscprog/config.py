@@ -44,6 +44,9 @@ ROLES: tuple[str, ...] = (
     "responder",
     "profiler",
     "reflection",
+    "arena_agent",
+    "arena_judge",
+    "pair_judge",
 )
 """Every LLM role cscprog knows; each can be given its own backend under ``[roles.NAME]``."""
 

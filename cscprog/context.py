@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import dspy
@@ -26,10 +28,13 @@ __all__ = [
     "RETRY_ROUND_KEY",
     "ROLE_KEY",
     "RUNTIME_KEY",
+    "TRIAL_KEY",
     "active_cache",
     "current_retry_round",
     "current_role",
     "current_runtime",
+    "current_trial",
+    "trial_context",
 ]
 
 RUNTIME_KEY = "cscprog_runtime"
@@ -40,6 +45,8 @@ CACHE_KEY = "cscprog_cache"
 """The key holding the :class:`~cscprog.cache.ResponseCache` that serves the calls of a block."""
 RETRY_ROUND_KEY = "cscprog_retry_round"
 """The key with how many earlier runs the current item failed in (set by :mod:`cscprog.runs`)."""
+TRIAL_KEY = "cscprog_trial"
+"""The key with the number of the repeated trial the calls of a block belong to (0: not a repeat)."""
 
 
 def current_runtime() -> Any:
@@ -67,3 +74,28 @@ def active_cache() -> Any:
 def current_retry_round() -> int:
     """How many earlier runs the current item failed in (0 outside a resumed run)."""
     return int(dspy.settings.get(RETRY_ROUND_KEY) or 0)
+
+
+def current_trial() -> int:
+    """The trial the calls made here belong to (0 outside :func:`trial_context`)."""
+    return int(dspy.settings.get(TRIAL_KEY) or 0)
+
+
+@contextlib.contextmanager
+def trial_context(trial: int) -> Iterator[None]:
+    """Run a block as trial ``trial`` of a repeated experiment: from trial 1 on, every LM call is a fresh sample.
+
+    :func:`cscprog.lm.invoke.invoke` gives the calls of trial ``t > 0`` rollout ids of their own (so they have
+    their own cache entries instead of replaying trial 0), and on the embedded model, which samples by seed,
+    a seed shifted by ``t``. Trial 0 keeps the plain calls and cache keys.
+
+    Example:
+        ```python
+        with trial_context(2):
+            dialogue = simulator(candidate, customer)
+        ```
+    """
+    if trial < 0:
+        raise ValueError(f"trial must be >= 0, got {trial}")
+    with dspy.context(**{TRIAL_KEY: trial}):
+        yield

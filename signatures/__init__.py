@@ -5,6 +5,7 @@ signature to any other taxonomy.
 """
 
 from cscprog.signatures.adapt import CscStrategy, for_taxonomy, strategy_guide, strategy_type
+from cscprog.signatures.arena import PAIR_VERDICTS, CompareConversations, JudgeResolution, RateCall
 from cscprog.signatures.classification import ClassifyStrategy, ClassifyStrategyWithRationale
 from cscprog.signatures.judging import JUDGE_CRITERIA, CriterionVerdict, JudgeDialogue
 from cscprog.signatures.response import PredictStrategy, WriteReply
@@ -31,6 +32,10 @@ from cscprog.signatures.roleplay import (
 )
 
 __all__ = [
+    "PAIR_VERDICTS",
+    "CompareConversations",
+    "JudgeResolution",
+    "RateCall",
     "PLACEHOLDERS",
     "JudgeRewrite",
     "RewriteDialogue",

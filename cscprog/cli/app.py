@@ -19,7 +19,8 @@ app = typer.Typer(
 )
 
 # Command modules, each registering its commands on `app` when imported.
-COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate", "export", "view", "demo")
+COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate", "export", "view", "demo",
+                   "arena")
 
 
 @app.callback()

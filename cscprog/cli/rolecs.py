@@ -68,6 +68,36 @@ def _profiles(path: Path | None) -> list[Profile]:
     return profiles
 
 
+def plan_for_cli(
+    profiles_path: Path | None, topics: list[str] | None, topics_file: Path | None, n: int | None, seed: int
+) -> tuple[list[tuple[str, Profile, str]], list[str], int]:
+    """Who calls about what, from the ``--profiles``, ``--topics``/``--topics-file``, ``-n`` and seed options.
+
+    Returns:
+        ``(plan, topics, profile count)``: :func:`cscprog.rolecs.plan.synthesis_plan` triples, the topics used
+        (the method's seven by default) and how many profiles were read (the packaged samples by default).
+
+    Raises:
+        RunOptionError: both topic options, or a plan that cannot be made (duplicate profile ids or topics).
+        DataError: an unreadable profiles or topics file.
+
+    Example:
+        ```python
+        plan, topics, profile_count = plan_for_cli(None, ["complaints and disputes"], None, 10, 1234)
+        ```
+    """
+    from cscprog.rolecs.plan import TOPICS, synthesis_plan
+
+    if topics and topics_file is not None:
+        raise RunOptionError("give --topics or --topics-file, not both")
+    chosen_topics = read_topics(topics_file) if topics_file is not None else list(topics or TOPICS)
+    profiles = _profiles(profiles_path)
+    try:
+        return synthesis_plan(profiles, chosen_topics, n=n, seed=seed), chosen_topics, len(profiles)
+    except ValueError as error:
+        raise RunOptionError(str(error)) from None
+
+
 @app.command("synthesize")
 def synthesize_command(
     ctx: typer.Context,
@@ -103,22 +133,14 @@ def synthesize_command(
     profiles, topics, -n and the seed, so --resume continues exactly the same run.
     """
     from cscprog.rolecs.judge import QualityJudge
-    from cscprog.rolecs.plan import TOPICS, synthesis_plan
     from cscprog.rolecs.roleplay import RolePlaySimulator
 
     check_choice(output_format, FORMATS, "--format")
     if language is not None:
         check_choice(language, ("en", "zh"), "--language")
-    if topics and topics_file is not None:
-        raise RunOptionError("give --topics or --topics-file, not both")
-    chosen_topics = read_topics(topics_file) if topics_file is not None else list(topics or TOPICS)
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    profiles = _profiles(profiles_path)
     plan_seed = seed if seed is not None else loaded_config.run.seed
-    try:
-        plan = synthesis_plan(profiles, chosen_topics, n=n, seed=plan_seed)
-    except ValueError as error:
-        raise RunOptionError(str(error)) from None
+    plan, chosen_topics, profile_count = plan_for_cli(profiles_path, topics, topics_file, n, plan_seed)
     simulator = RolePlaySimulator(tax, max_utterances=max_utterances, hard_flow_guard=hard_flow_guard)
     judge = QualityJudge(tax, concurrency=1) if filter_ else None
 
@@ -134,7 +156,7 @@ def synthesize_command(
     side = {"rejected": sibling_path(output, "rejected")} if filter_ else {}
     spec = RunSpec(name="synthesize", output=output, config=config, concurrency=concurrency, resume=resume,
                    inputs={"profiles": str(profiles_path) if profiles_path else "sample:profiles",
-                           "profile_count": len(profiles), "topics": chosen_topics, "n": n, "planned": len(plan),
+                           "profile_count": profile_count, "topics": chosen_topics, "n": n, "planned": len(plan),
                            "seed": plan_seed, "filter": filter_, "max_utterances": max_utterances,
                            "hard_flow_guard": hard_flow_guard, "language": language, "format": output_format,
                            "taxonomy": tax.name},

@@ -35,7 +35,7 @@ PLOT_FILES = ("strategy_distribution.png", "confusion_matrix.png", "per_strategy
 _DPI = 120
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -44,7 +44,7 @@ def _figure(width: float, height: float) -> Any:
     return figure
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, format="png", metadata={"Software": None})
     return path
@@ -64,7 +64,7 @@ def distribution_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, pat
     labels = [s.abbr for s in taxonomy.strategies] + ["fail"]
     gold_share = [100.0 * gold[name] / total for name in taxonomy.names] + [0.0]
     pred_share = [100.0 * pred[name] / total for name in taxonomy.names] + [100.0 * pred[None] / total]
-    figure = _figure(max(6.0, 0.6 * len(labels)), 4.0)
+    figure = new_figure(max(6.0, 0.6 * len(labels)), 4.0)
     axes = figure.add_subplot()
     positions = range(len(labels))
     axes.bar([p - 0.2 for p in positions], gold_share, width=0.4, label="gold", color="#4C72B0")
@@ -73,7 +73,7 @@ def distribution_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, pat
     axes.set_ylabel("% of supporter turns")
     axes.set_title(f"Strategy distribution ({len(records)} supporter turns)")
     axes.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def confusion_plot(confusion: dict[str, Any], taxonomy: Taxonomy, path: Path) -> Path:
@@ -88,7 +88,7 @@ def confusion_plot(confusion: dict[str, Any], taxonomy: Taxonomy, path: Path) ->
     abbr = {s.name: s.abbr for s in taxonomy.strategies}
     rows = [list(row) + [failed] for row, failed in zip(confusion["matrix"], confusion["failed"], strict=True)]
     shares = [[100.0 * value / (sum(row) or 1) for value in row] for row in rows]
-    figure = _figure(1.0 + 0.55 * (len(names) + 1), 1.0 + 0.5 * len(names))
+    figure = new_figure(1.0 + 0.55 * (len(names) + 1), 1.0 + 0.5 * len(names))
     axes = figure.add_subplot()
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=100, aspect="auto")
     figure.colorbar(image, ax=axes, label="% of the gold row")
@@ -102,7 +102,7 @@ def confusion_plot(confusion: dict[str, Any], taxonomy: Taxonomy, path: Path) ->
                 axes.text(j, i, str(value), ha="center", va="center", fontsize=7,
                           color="white" if shares[i][j] > 60 else "black")
     axes.set_title("Strategy confusion matrix")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def per_strategy_plot(per_strategy: dict[str, dict[str, Any]], taxonomy: Taxonomy, path: Path) -> Path:
@@ -117,7 +117,7 @@ def per_strategy_plot(per_strategy: dict[str, dict[str, Any]], taxonomy: Taxonom
     labels = [f"{s.abbr} {s.name}" for s in taxonomy.strategies]
     values = [per_strategy.get(name, {}).get("accuracy") or 0.0 for name in names]
     counts = [per_strategy.get(name, {}).get("n", 0) for name in names]
-    figure = _figure(7.0, 0.4 * len(names) + 1.2)
+    figure = new_figure(7.0, 0.4 * len(names) + 1.2)
     axes = figure.add_subplot()
     bars = axes.barh(range(len(names)), values, color="#55A868")
     axes.set_yticks(range(len(names)), labels)
@@ -128,7 +128,7 @@ def per_strategy_plot(per_strategy: dict[str, dict[str, Any]], taxonomy: Taxonom
         text = f"n={count}" if count else "no turns"
         axes.text(bar.get_width() + 1, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
     axes.set_title("Strategy accuracy per gold strategy")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def write_plots(result: dict[str, Any], records: Sequence[dict[str, Any]], taxonomy: Taxonomy,

@@ -48,7 +48,7 @@ from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError, is_retryable_lm_error
 
 from cscprog.config import LMSettings
-from cscprog.context import current_retry_round, current_runtime
+from cscprog.context import current_retry_round, current_runtime, current_trial
 from cscprog.errors import CscprogError
 
 __all__ = ["GenerationFailure", "ainvoke", "backoff_delay", "invoke"]
@@ -65,6 +65,10 @@ MAX_DELAY = 30.0
 """Seconds: the largest backoff ceiling, and the longest ``retry_after`` honoured."""
 
 _DEFAULT_RETRIES = LMSettings.model_fields["num_retries"].default
+
+TRIAL_STRIDE = 1_000_000
+"""Rollout ids of trial ``t`` (:func:`cscprog.context.trial_context`) start at ``t * TRIAL_STRIDE``, so the
+retries of one trial never meet the ids of another."""
 
 
 class GenerationFailure(CscprogError):
@@ -149,6 +153,7 @@ class _Call:
         # A run that re-runs an item which failed before (``--resume``) sets its retry round, so the attempts
         # of this round use rollout ids no earlier round used: a cached bad answer is not replayed again.
         self.first_rollout = current_retry_round() * attempts
+        self.trial = current_trial()
         self.attempt = 0
         self.transient = 0
         self.reason = ""
@@ -163,12 +168,22 @@ class _Call:
             if lm is None:
                 yield None
                 return
-            rollout = self.first_rollout + self.attempt
-            copy = lm.copy(rollout_id=rollout, temperature=1.0) if rollout else lm.copy()
+            copy = lm.copy(**self._sampling(lm))
             self.capture.text = None
             copy.callbacks = [*(getattr(copy, "callbacks", None) or []), self.capture]
             with dspy.context(lm=copy):
                 yield copy
+
+    def _sampling(self, lm: Any) -> dict[str, Any]:
+        """The LM overrides of this attempt: a retry's rollout id and temperature, a trial's own rollout ids."""
+        rollout = self.first_rollout + self.attempt
+        overrides: dict[str, Any] = {"rollout_id": rollout, "temperature": 1.0} if rollout else {}
+        if self.trial:
+            overrides["rollout_id"] = self.trial * TRIAL_STRIDE + rollout
+            if self.runtime is not None and self.runtime.settings(self.role).is_local:
+                # the embedded model gives the same text for the same request and seed: shift the seed too
+                overrides["seed"] = int((getattr(lm, "kwargs", None) or {}).get("seed") or 0) + self.trial
+        return overrides
 
     def max_transient(self) -> int:
         if self.runtime is not None:

@@ -1,0 +1,66 @@
+"""``cscprog arena`` against the real loopback OpenAI server: two candidates, outputs, report, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cscprog.cli import main
+from cscprog.testing import OpenAICompatibleServer
+from tests.arena.support import ArenaScript
+
+
+@pytest.fixture(scope="module")
+def server():
+    with OpenAICompatibleServer(answer=ArenaScript(), latency=0.001) as running:
+        yield running
+
+
+@pytest.fixture
+def config(tmp_path: Path, server: OpenAICompatibleServer) -> Path:
+    path = tmp_path / "cscprog.toml"
+    path.write_text(f'[lm]\nmodel = "openai/test-model"\napi_base = "{server.url}"\ntemperature = 0.0\n'
+                    f'[cache]\ndir = "{tmp_path / "cache"}"\n[run]\nconcurrency = 2\nseed = 7\n')
+    return path
+
+
+def test_arena_compares_a_program_and_a_chat_endpoint(tmp_path: Path, config: Path, capsys) -> None:
+    prompt = tmp_path / "agent.txt"
+    prompt.write_text("You are a bank's support agent. Be brief.\n", encoding="utf-8")
+    out = tmp_path / "arena"
+    args = ["arena", "-C", "base=program", "-C", f"plain=chat:{prompt}", "-n", "2", "--turn-cap", "6",
+            "-o", str(out), "--config", str(config), "--progress", "off", "--resamples", "200"]
+    assert main(args + ["--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result == json.loads((out / "result.json").read_text())
+    assert list(result["candidates"]) == ["base", "plain"]
+    assert result["candidates"]["plain"]["kind"] == "chat" and result["counts"]["conversations"] == {
+        "base": 2, "plain": 2}
+    assert result["summary"]["plain"]["strategy_sources"] == {"classifier": 2}
+    assert result["summary"]["base"]["strategy_sources"] == {"emitted": 2}
+    assert result["counts"]["pairs"] == 2 and result["pairwise"][0]["a"] == "base"
+    manifest = json.loads((out / "conversations.jsonl.manifest.json").read_text())
+    assert {"arena_agent", "responder", "customer", "arena_judge"} <= set(manifest["roles"])
+    report = (out / "report.md").read_text()
+    assert "| score | base | plain |" in report and "## Pairwise" in report
+    assert "arena conversations: 4 item(s)" in captured.err
+
+    assert main(args) == 2  # finished work is never overwritten
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 0
+    assert json.loads((out / "result.json").read_text())["summary"] == result["summary"]
+
+
+def test_arena_refuses_bad_candidates_with_status_2(tmp_path: Path, config: Path, capsys) -> None:
+    base = ["arena", "-n", "1", "-o", str(tmp_path / "x"), "--config", str(config), "--progress", "off"]
+    assert main(base + ["-C", "robot"]) == 2
+    assert "program, module or chat" in capsys.readouterr().err
+    assert main(base + ["-C", "chat:missing.txt"]) == 2
+    assert "missing.txt" in capsys.readouterr().err
+    assert main(base + ["-C", "x=module:no_such_package_xyz:Agent"]) == 2
+    assert "cannot import" in capsys.readouterr().err
+    assert main(base + ["-C", "a=program", "-C", "a=program"]) == 2
+    assert "unique" in capsys.readouterr().err
