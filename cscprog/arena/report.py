@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cscprog.runs.output import replace_atomically
+from cscprog.files import atomic_write
 
 __all__ = ["SCORE_LABELS", "format_interval", "render_report", "write_report"]
 
@@ -138,5 +138,5 @@ def render_report(result: dict[str, Any]) -> str:
 
 def write_report(result: dict[str, Any], path: Path) -> Path:
     """Write :func:`render_report` of ``result`` to ``path`` atomically."""
-    replace_atomically(path, [render_report(result).encode("utf-8")])
+    atomic_write(path, render_report(result))
     return path

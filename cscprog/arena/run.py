@@ -52,9 +52,9 @@ from cscprog.arena.scores import label_strategies, score_conversation
 from cscprog.arena.simulate import ArenaSimulator, conversation_id
 from cscprog.data import Dialogue, Profile
 from cscprog.errors import ConfigError, DataError
+from cscprog.files import atomic_write
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.runs import ExecutionEngine, NoProgress, ProgressReporter, Runner, RunResult
-from cscprog.runs.output import replace_atomically
 
 __all__ = ["RESULT_FORMAT", "ArenaOutcome", "ArenaSettings", "read_records", "run_arena"]
 
@@ -311,6 +311,6 @@ def run_arena(
     }
     result["plots"] = [str(path) for path in write_plots(conversations, summary, taxonomy, settings.output_dir)]
     result_path = settings.output_dir / "result.json"
-    replace_atomically(result_path, [(json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode("utf-8")])
+    atomic_write(result_path, json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     report_path = write_report(result, settings.output_dir / "report.md")
     return ArenaOutcome(runs=runs, result=result, result_path=result_path, report_path=report_path)
