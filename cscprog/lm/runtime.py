@@ -25,12 +25,12 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import dspy
 
-from cscprog.cache import CallInfo, ResponseCache, install_router, normalize_endpoint
+from cscprog.cache import ResponseCache, install_router, normalize_endpoint
 from cscprog.config import ROLES, Config, LMSettings, load_config
 from cscprog.context import CACHE_KEY, ROLE_KEY, RUNTIME_KEY
 from cscprog.lm import pricing
@@ -38,6 +38,7 @@ from cscprog.lm.backends import build_lm, engine_in_use
 from cscprog.lm.budget import Budget
 from cscprog.lm.gate import CallGate
 from cscprog.lm.limiter import RateLimiter
+from cscprog.lm.routing import LimiterPlan, LimiterRouter
 from cscprog.lm.usage import UsageLedger
 
 __all__ = ["Runtime"]
@@ -48,11 +49,6 @@ DEFAULT_ROLE = "responder"
 LMFactory = Callable[[str, LMSettings], dspy.LM]
 
 
-def _min(values: list[float | None]) -> float | None:
-    present = [value for value in values if value is not None]
-    return min(present) if present else None
-
-
 class Runtime:
     """One run's LM layer: LMs per role (built lazily), cache, limiters, budget, usage.
 
@@ -61,11 +57,16 @@ class Runtime:
             ``cscprog.toml`` and the environment).
         lm_factory: ``factory(role, settings) -> dspy.LM`` replacing :func:`cscprog.lm.backends.build_lm`
             (tests plug scripted engines per role this way); called once per role.
+        limiters: A rate limiter per name of :class:`~cscprog.lm.routing.LimiterPlan` ``specs`` (default: local
+            :class:`~cscprog.lm.limiter.RateLimiter` objects); Ray workers pass proxies to shared buckets.
+        budget: The run budget (default: a :class:`~cscprog.lm.budget.Budget` from ``config.budget``); Ray
+            workers pass one shared by every worker.
 
     Attributes:
         config: The configuration.
         cache: The :class:`cscprog.cache.ResponseCache` (``config.cache``: dir, mode, version, size).
-        gate: The :class:`cscprog.lm.gate.CallGate` the cache reports every call to.
+        gate: The :class:`cscprog.lm.gate.CallGate` the cache reports every call to (the limiters and budget).
+        limiters: The :class:`cscprog.lm.routing.LimiterRouter` routing calls to their rate limiters.
         ledger: The :class:`cscprog.lm.usage.UsageLedger`.
         budget: The :class:`cscprog.lm.budget.Budget` (``config.budget``).
         started: When the runtime was created (epoch seconds).
@@ -76,7 +77,14 @@ class Runtime:
         ```
     """
 
-    def __init__(self, config: Config | None = None, *, lm_factory: LMFactory | None = None) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        lm_factory: LMFactory | None = None,
+        limiters: Mapping[str, Any] | None = None,
+        budget: Any = None,
+    ) -> None:
         self.config = config if config is not None else Config()
         self._factory = lm_factory
         self._lock = threading.RLock()
@@ -84,11 +92,14 @@ class Runtime:
         self._lms: dict[str, dspy.LM] = {}
         self._shared: dict[str, dspy.LM] = {}
         self._local_adapter: Any = None
-        self._limiters, self._role_limiters = self._build_limiters()
-        budget = self.config.budget
-        self.budget = Budget(budget.max_calls, budget.max_tokens, budget.max_usd)
+        plan = LimiterPlan.from_config(self.config)
+        self.limiters = LimiterRouter(plan, plan.local_limiters() if limiters is None else limiters)
+        if budget is None:
+            limits = self.config.budget
+            budget = Budget(limits.max_calls, limits.max_tokens, limits.max_usd)
+        self.budget = budget
         self.ledger = UsageLedger()
-        self.gate = CallGate(ledger=self.ledger, budget=self.budget, limiter_for=self._limiter_for)
+        self.gate = CallGate(ledger=self.ledger, budget=self.budget, limiter_for=self.limiters)
         self.cache = ResponseCache.from_settings(self.config.cache, observer=self.gate)
         self.started = time.time()
         pricing.install()  # DSPy rescans its price table per call for unknown models; see cscprog.lm.pricing
@@ -107,32 +118,11 @@ class Runtime:
         """
         return cls(load_config(path), lm_factory=lm_factory)
 
-    # --- rate limiters: one per endpoint + model ------------------------------------------------------------------
-    def _build_limiters(self) -> tuple[dict[tuple[str | None, str], RateLimiter], dict[str, RateLimiter]]:
-        wanted: dict[tuple[str | None, str], list[LMSettings]] = {}
-        for settings in self._settings.values():
-            if settings.requests_per_minute or settings.tokens_per_minute:
-                wanted.setdefault((normalize_endpoint(settings.api_base), settings.model), []).append(settings)
-        limiters = {
-            key: RateLimiter(_min([s.requests_per_minute for s in group]), _min([s.tokens_per_minute for s in group]))
-            for key, group in wanted.items()
-        }
-        by_role = {}
-        for role, settings in self._settings.items():
-            limiter = limiters.get((normalize_endpoint(settings.api_base), settings.model))
-            if limiter is not None:
-                by_role[role] = limiter
-        return limiters, by_role
-
-    def _limiter_for(self, call: CallInfo) -> RateLimiter | None:
-        if call.role is not None and call.role in self._settings:
-            return self._role_limiters.get(call.role)
-        return self._limiters.get((call.endpoint, call.model))
-
+    # --- rate limiters: one per endpoint + model (see cscprog.lm.routing) ------------------------------------------
     def limiter(self, role: str) -> RateLimiter | None:
         """The rate limiter shared by ``role``'s endpoint and model, or None when it has no limit."""
         self.settings(role)
-        return self._role_limiters.get(role)
+        return self.limiters.for_role(role)
 
     # --- LMs -----------------------------------------------------------------------------------------------------
     def settings(self, role: str) -> LMSettings:

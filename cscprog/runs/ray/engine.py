@@ -48,10 +48,13 @@ from typing import Any
 
 from cscprog.cache import write_last_run
 from cscprog.errors import CscprogError
+from cscprog.lm.routing import LimiterPlan
 from cscprog.runs.engine import ExecutionEngine, Outcome, RunJob
 from cscprog.runs.items import RunInputError
 from cscprog.runs.ray.cluster import connect, first_line, require_ray
+from cscprog.runs.ray.limits import SharedLimits, budget_limits, needs_shared_limits
 from cscprog.runs.ray.reports import WorkerReports
+from cscprog.runs.ray.worker import ItemWorker, key_variables, portable_config
 from cscprog.stamps import utc_iso
 
 __all__ = ["RayEngine", "WorkerLostError"]
@@ -161,21 +164,16 @@ class RayEngine(ExecutionEngine):
                            self._nodes)
         config_data, source, key_names = None, None, []
         if runtime is not None:
-            from cscprog.runs.ray.limits import SharedLimits, budget_limits, limiter_table, needs_shared_limits
-            from cscprog.runs.ray.worker import key_variables, portable_config
-
             config_data, source = portable_config(runtime.config)
             key_names = key_variables(runtime.config)
-            if needs_shared_limits(runtime):
-                specs, _ = limiter_table(runtime)
+            if needs_shared_limits(runtime.config):
+                specs = LimiterPlan.from_config(runtime.config).specs
                 self._limits = ray.remote(num_cpus=0)(SharedLimits).remote(specs, budget_limits(runtime.config))
         try:
             work_ref = ray.put(job.work)
         except Exception as error:
             raise RunInputError(f"the work function cannot be sent to Ray workers ({first_line(error)}); it must "
                                 "be picklable (cloudpickle): keep locks, open files and runtimes out of it") from None
-        from cscprog.runs.ray.worker import ItemWorker
-
         options = {"id_field": job.id_field, "sinks": sorted(job.sinks), "many_records": job.many_records}
         self._actor_class = ray.remote(num_cpus=1, max_concurrency=self._threads)(ItemWorker)
         self._spawn_args = (config_data, source, work_ref, options, self._limits, self.report_every)

@@ -3,21 +3,23 @@
 A provider's limit is global: 8 workers with a limiter each would send 8 times the allowed rate. So a run on
 the Ray engine with any ``requests_per_minute``/``tokens_per_minute`` or ``[budget]`` limit starts one
 :class:`SharedLimits` actor holding the run's :class:`cscprog.lm.limiter.RateLimiter` (one per endpoint and model,
-as :class:`cscprog.lm.runtime.Runtime` groups them) and its :class:`cscprog.lm.budget.Budget`. In each worker,
-:func:`share_limits` gives the runtime's :class:`cscprog.lm.gate.CallGate` a :class:`RemoteRateLimiter` and a
-:class:`RemoteBudget`: before each real request (a cache miss) the gate reserves capacity in the actor, which
+as :class:`cscprog.lm.routing.LimiterPlan` groups them) and its :class:`cscprog.lm.budget.Budget`. Each worker
+builds its runtime with :func:`remote_limits`: a :class:`RemoteRateLimiter` per limiter and a
+:class:`RemoteBudget`, which the runtime's :class:`cscprog.lm.gate.CallGate` uses like local ones: before each
+real request (a cache miss) the gate reserves capacity in the actor, which
 answers at once with how long to wait (the limiter's reservations are first come, first served), and the
 worker sleeps that long itself, so the actor never blocks. Token corrections and spending are sent after the call
 without waiting for an answer. Cache hits never reach the actor.
 
-Measured on a loaded 2-core machine: an actor round trip takes about 2 ms, next to 100 ms or more for an LLM call
-(see ``benchmarks/ray_throughput.py`` and ``docs/scaling.md``).
+An actor round trip is small next to an LLM call (``benchmarks/ray_throughput.py`` and ``docs/scaling.md`` say
+how small).
 
 Example:
     ```python
-    specs, by_role = limiter_table(runtime)                      # {"openai/m @ http://h/v1": (600.0, None)}
-    actor = ray.remote(num_cpus=0)(SharedLimits).remote(specs, budget_limits(runtime.config))
-    share_limits(worker_runtime, actor)                          # in each worker, before its first call
+    specs = LimiterPlan.from_config(config).specs                # {"openai/m @ http://h/v1": (600.0, None)}
+    actor = ray.remote(num_cpus=0)(SharedLimits).remote(specs, budget_limits(config))
+    limiters, budget = remote_limits(actor, config)              # in each worker
+    runtime = Runtime(config, limiters=limiters, budget=budget)
     ```
 """
 
@@ -25,55 +27,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cscprog.cache import CallInfo, normalize_endpoint
-from cscprog.config import ROLES, Config
+from cscprog.config import Config
 from cscprog.lm.budget import Budget, BudgetExceeded
-from cscprog.lm.gate import CallGate
 from cscprog.lm.limiter import RateLimiter
-
-if TYPE_CHECKING:
-    from cscprog.lm.runtime import Runtime
+from cscprog.lm.routing import LimiterPlan, Rates
 
 __all__ = [
     "RemoteBudget",
     "RemoteRateLimiter",
     "SharedLimits",
     "budget_limits",
-    "limiter_name",
-    "limiter_table",
     "needs_shared_limits",
-    "share_limits",
+    "remote_limits",
 ]
-
-Rates = tuple[float | None, float | None]
-
-
-def limiter_name(model: str, endpoint: str | None) -> str:
-    """The name of the limiter of one backend: ``"openai/m @ http://host:8000/v1"`` (``default``: no endpoint)."""
-    return f"{model} @ {endpoint or 'default'}"
-
-
-def limiter_table(runtime: Runtime) -> tuple[dict[str, Rates], dict[str, str]]:
-    """The runtime's limiters as data: ``({name: (rpm, tpm)}, {role: name})``, for roles with a limit.
-
-    Example:
-        ```python
-        specs, by_role = limiter_table(Runtime(config))
-        ```
-    """
-    specs: dict[str, Rates] = {}
-    by_role: dict[str, str] = {}
-    for role in ROLES:
-        limiter = runtime.limiter(role)
-        if limiter is None:
-            continue
-        settings = runtime.settings(role)
-        name = limiter_name(settings.model, normalize_endpoint(settings.api_base))
-        specs[name] = (limiter.requests_per_minute, limiter.tokens_per_minute)
-        by_role[role] = name
-    return specs, by_role
 
 
 def budget_limits(config: Config) -> dict[str, Any] | None:
@@ -83,16 +51,16 @@ def budget_limits(config: Config) -> dict[str, Any] | None:
     return limits if any(value is not None for value in limits.values()) else None
 
 
-def needs_shared_limits(runtime: Runtime) -> bool:
+def needs_shared_limits(config: Config) -> bool:
     """True when the run has a rate limit or a budget limit that all workers must share."""
-    return bool(limiter_table(runtime)[0]) or budget_limits(runtime.config) is not None
+    return bool(LimiterPlan.from_config(config).specs) or budget_limits(config) is not None
 
 
 class SharedLimits:
     """The actor holding a run's rate limiters and budget for all its workers (every method returns at once).
 
     Args:
-        specs: ``{name: (requests_per_minute, tokens_per_minute)}`` from :func:`limiter_table`.
+        specs: ``{name: (requests_per_minute, tokens_per_minute)}``: :class:`LimiterPlan` ``specs``.
         budget: ``Budget`` keyword arguments from :func:`budget_limits`, or None (spending is still counted).
 
     Example:
@@ -230,31 +198,17 @@ class RemoteBudget:
         return ray.get(self._actor.summary.remote())["budget"]
 
 
-def share_limits(runtime: Runtime, actor: Any) -> None:
-    """Route ``runtime``'s rate limits and budget to the shared actor (in a worker, before its first call).
-
-    The runtime keeps its own usage ledger; its :class:`CallGate` (the cache's observer) is replaced by one whose
-    limiters and budget are remote.
+def remote_limits(actor: Any, config: Config) -> tuple[dict[str, RemoteRateLimiter], RemoteBudget | None]:
+    """Proxies to the shared actor for a worker's runtime: a limiter per :class:`LimiterPlan` spec, and the budget
+    (None when ``[budget]`` sets no limit: the worker counts its own spending).
 
     Example:
         ```python
-        runtime = Runtime(config)
-        share_limits(runtime, actor)
+        limiters, budget = remote_limits(actor, config)
+        runtime = Runtime(config, limiters=limiters, budget=budget)
         ```
     """
-    specs, by_role = limiter_table(runtime)
+    specs = LimiterPlan.from_config(config).specs
     limiters = {name: RemoteRateLimiter(actor, name, rpm, tpm) for name, (rpm, tpm) in specs.items()}
-
-    def limiter_for(call: CallInfo) -> RemoteRateLimiter | None:
-        if call.role is not None and call.role in by_role:
-            return limiters[by_role[call.role]]
-        if call.role is not None and call.role in ROLES:
-            return None  # a role without a limit
-        return limiters.get(limiter_name(call.model, call.endpoint))
-
-    limits = budget_limits(runtime.config)
-    budget: Any = RemoteBudget(actor, limits) if limits is not None else runtime.budget
-    gate = CallGate(ledger=runtime.ledger, budget=budget, limiter_for=limiter_for)  # type: ignore[arg-type]
-    runtime.budget = budget
-    runtime.gate = gate
-    runtime.cache.observer = gate
+    limits = budget_limits(config)
+    return limiters, (RemoteBudget(actor, limits) if limits is not None else None)

@@ -31,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from cscprog.config import ROLES, Config
+from cscprog.lm.runtime import Runtime
 from cscprog.runs.engine import Outcome, WorkFn, attempt_item, budget_stop_reason
 from cscprog.runs.failures import describe_failure
+from cscprog.runs.manifest import secret_values
+from cscprog.runs.ray.limits import remote_limits
 from cscprog.runs.ray.reports import worker_report
 
 __all__ = ["ItemWorker", "key_variables", "portable_config"]
@@ -94,16 +97,9 @@ class ItemWorker:
                  options: dict[str, Any], limits: Any = None, report_every: float = 0.5) -> None:
         self.runtime: Any = None
         if config_data is not None:
-            from cscprog.lm.runtime import Runtime
-
             config = Config.model_validate(config_data).model_copy(update={"source": source})
-            self.runtime = Runtime(config)
-            if limits is not None:
-                from cscprog.runs.ray.limits import share_limits
-
-                share_limits(self.runtime, limits)
-        from cscprog.runs.manifest import secret_values
-
+            limiters, budget = remote_limits(limits, config) if limits is not None else (None, None)
+            self.runtime = Runtime(config, limiters=limiters, budget=budget)
         self.secrets = secret_values(self.runtime)
         self.work = work
         self.id_field = str(options["id_field"])
