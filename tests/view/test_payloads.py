@@ -8,18 +8,22 @@ import re
 import dspy
 import pytest
 
+from cscprog.agents.responder import ResponseGenerator
+from cscprog.arena import ArenaSettings, ModuleCandidate, run_arena
 from cscprog.cli import main
 from cscprog.csconv.rewriter import RewriteDecision
 from cscprog.data import Dialogue, Turn, write_dialogues
 from cscprog.errors import DataError
 from cscprog.framework import load_taxonomy
 from cscprog.rolecs.judge import QualityJudge
+from cscprog.rolecs.plan import synthesis_plan
 from cscprog.samples import load_sample
 from cscprog.testing import scripted_lm
 from cscprog.view.build import view_payload
 from cscprog.view.dialogues import dialogue_payload, verdict_of
 from cscprog.view.page import embed_json, render_page
 from cscprog.view.runs import load_run, run_payload, turn_scores
+from tests.arena.support import ArenaScript, NeverResolves, make_profiles
 
 CSC = load_taxonomy("csc")
 HOSTILE = "</script><script>window.pwned = 1</script><!-- {{DATA}} {{SCRIPTS}} \u2028"
@@ -155,3 +159,17 @@ def test_arena_conversations_show_their_candidate_and_resolution(tmp_path):
     (run / "conversations.jsonl").write_text(json.dumps({**records[0], "dialogue": {"turns": "x"}}) + "\n")
     with pytest.raises(DataError, match="line 1"):
         view_payload([str(run / "conversations.jsonl")], taxonomy=CSC)
+
+
+def test_a_real_arena_run_folder_shows_every_conversation_and_its_verdict(tmp_path):
+    plan = synthesis_plan(make_profiles(1), ["risk management and security"], seed=7)
+    with dspy.context(lm=scripted_lm(ArenaScript())):
+        run_arena([ModuleCandidate("base", ResponseGenerator()), NeverResolves()], plan,
+                  ArenaSettings(output_dir=tmp_path / "arena", resamples=50), CSC)
+    records = [json.loads(line) for line in (tmp_path / "arena" / "conversations.jsonl").read_text().splitlines()]
+    data = view_payload([str(tmp_path / "arena")], taxonomy=CSC)
+    assert [d["id"] for d in data["dialogues"]] == [r["id"] for r in records]
+    assert {d["candidate"] for d in data["dialogues"]} == {"base", "stall"}
+    assert [d["verdict"]["status"] for d in data["dialogues"]] == [
+        "resolved" if r["scores"]["resolved"] else "unresolved" for r in records]
+    assert "unresolved" in {d["verdict"]["status"] for d in data["dialogues"]}  # the stalling agent resolves nothing
