@@ -37,12 +37,24 @@ def resolve_data_path(path: Path) -> Path:
     return path
 
 
+def _report_renamed(loaded: DialogueFile, limit: int = 20) -> None:
+    """Say on stderr which repeated dialogue ids were renamed (outputs carry the new ids)."""
+    if not loaded.renamed:
+        return
+    typer.echo(f"note: {len(loaded.renamed)} repeated dialogue id(s) renamed (outputs use the new ids):", err=True)
+    for line in loaded.renamed[:limit]:
+        typer.echo(f"  {line}", err=True)
+    if len(loaded.renamed) > limit:
+        typer.echo(f"  ... and {len(loaded.renamed) - limit} more", err=True)
+
+
 def load_for_cli(path: Path, config: Path | None, taxonomy: str | None, skip_invalid: bool,
                  unknown_as_others: bool) -> DialogueFile:
     """Read a dialogue file with the CLI's taxonomy and policies, reporting skipped records on stderr."""
     _, tax = config_and_taxonomy(config, taxonomy)
     loaded = read_dialogues(resolve_data_path(path), taxonomy=tax, skip_invalid=skip_invalid,
                             unknown_strategy="fallback" if unknown_as_others else "error")
+    _report_renamed(loaded)
     if loaded.skipped:
         typer.echo(f"skipped {len(loaded.skipped)} invalid record(s):", err=True)
         for problem in loaded.skipped[:20]:
@@ -94,6 +106,7 @@ def validate_command(
     """Check a dialogue file: exit 0 when every record is valid, else 2 with one line per bad record."""
     _, tax = config_and_taxonomy(config, taxonomy)
     loaded = read_dialogues(resolve_data_path(data), taxonomy=tax, skip_invalid=True)
+    _report_renamed(loaded)
     for problem in loaded.skipped:
         typer.echo(f"error: {problem}", err=True)
     if loaded.skipped:

@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cscprog.data.dialogue import Dialogue
+from cscprog.data.jsonfiles import iter_records
 from cscprog.data.profile import Profile
 from cscprog.data.records import RELEASED_SPEAKERS, Format, RecordParser, UnknownPolicy
 from cscprog.errors import DataError
@@ -51,12 +52,15 @@ class DialogueFile:
         dialogues: The dialogues that loaded, in file order.
         skipped: One :class:`DataError` per record skipped (only with ``skip_invalid=True``).
         formats: The record formats met (``released``, ``cscprog``, ``esconv``).
+        renamed: One line per dialogue whose id repeated an earlier one and was renamed (``record 3 (line 4):
+            duplicate id 'd-1' renamed to 'd-1-2'``).
     """
 
     path: str
     dialogues: list[Dialogue] = field(default_factory=list)
     skipped: list[DataError] = field(default_factory=list)
     formats: set[str] = field(default_factory=set)
+    renamed: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Dialogue]:
         return iter(self.dialogues)
@@ -87,61 +91,38 @@ def read_dialogues(
         skip_invalid: Skip bad records and report them in ``skipped`` instead of raising.
         unknown_strategy: ``"fallback"`` maps unknown labels to the taxonomy's fallback (``Others``).
 
+    A repeated dialogue id is renamed (``d-1``, ``d-1-2``, ``d-1-3``, never to an id the file uses elsewhere) and
+    listed in :attr:`DialogueFile.renamed`.
+
     Raises:
-        DataError: the file is missing or not valid JSON, or (without ``skip_invalid``) a record is bad.
+        DataError: the file cannot be read as JSON text (missing, a directory, binary, UTF-16, empty, not
+            valid JSON; :func:`cscprog.data.jsonfiles.iter_records`), or (without ``skip_invalid``) a record is bad.
     """
     path = Path(path)
     name = str(path)
     tax = _resolve_taxonomy(taxonomy)
     parser = RecordParser(name, tax, unknown_strategy)
     result = DialogueFile(path=name)
-    for record, line, data, problem in _records(path):
+    for record, line, data, problem in iter_records(path):
         try:
             if problem is not None:
                 raise problem
             dialogue, kind = parser.parse(data, record, line)
+            if "\n" in dialogue.id or "\r" in dialogue.id:
+                raise DataError(name, f"the dialogue id {dialogue.id!r} contains a line break", record=record,
+                                line=line, field="id")
         except DataError as error:
             if not skip_invalid:
                 raise
             result.skipped.append(error)
             continue
+        if len(parser.renamed) > len(result.renamed):
+            where = DataError(name, "", record=record, line=line).location()
+            original, renamed = parser.renamed[-1]
+            result.renamed.append(f"{where}: duplicate id {original!r} renamed to {renamed!r}")
         result.formats.add(kind)
         result.dialogues.append(dialogue)
     return result
-
-
-def _records(path: Path) -> Iterator[tuple[int, int | None, Any, DataError | None]]:
-    name = str(path)
-    if not path.is_file():
-        raise DataError(name, "no such file")
-    if path.suffix.lower() == ".jsonl":
-        with path.open("r", encoding="utf-8") as handle:
-            record = 0
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    yield record, number, json.loads(text), None
-                except json.JSONDecodeError as error:
-                    yield record, number, None, DataError(name, f"invalid JSON: {error.msg} (column {error.colno})",
-                                                          record=record, line=number)
-                record += 1
-        return
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(name, f"not UTF-8 text (byte {error.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        reason = "truncated JSON" if error.pos >= len(text.rstrip()) else "invalid JSON"
-        raise DataError(name, f"{reason}: {error.msg} (column {error.colno})", line=error.lineno) from None
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise DataError(name, f"expected a JSON list of dialogues, got {type(data).__name__}")
-    for record, item in enumerate(data):
-        yield record, None, item, None
 
 
 def released_record(dialogue: Dialogue, taxonomy: Taxonomy) -> dict[str, Any]:
@@ -187,17 +168,25 @@ def write_dialogues(
 
     Returns:
         The number of dialogues written.
+
+    Raises:
+        DataError: ``path`` is a directory or cannot be written.
     """
     if format not in ("cscprog", "released"):
         raise ValueError(f"cannot write format {format!r}; use 'cscprog' or 'released'")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise DataError(str(path), "is a directory; give the output as a file path")
     lines = list(dialogue_lines(dialogues, format=format, taxonomy=taxonomy))
     if path.suffix.lower() == ".jsonl":
         body = "".join(line + "\n" for line in lines)
     else:
         body = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
-    atomic_write(path, body)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, body)
+    except OSError as error:
+        raise DataError(str(path), f"cannot write: {error.strerror or error}") from None
     return len(lines)
 
 
@@ -213,7 +202,7 @@ def read_profiles(path: str | os.PathLike[str]) -> list[Profile]:
     path = Path(path)
     profiles = []
     known = set(Profile.model_fields)
-    for record, line, data, problem in _records(path):
+    for record, line, data, problem in iter_records(path):
         if problem is not None:
             raise problem
         if isinstance(data, str):

@@ -62,6 +62,8 @@ class RecordParser:
         self.taxonomy = taxonomy
         self.unknown = unknown
         self.seen_ids: dict[str, int] = {}
+        self.assigned: set[str] = set()
+        self.renamed: list[tuple[str, str]] = []
 
     def error(self, reason: str, record: int, line: int | None, turn: int | None = None,
               field_name: str | None = None) -> DataError:
@@ -123,9 +125,17 @@ class RecordParser:
                     extra_strategies=strategies[1:], metadata=metadata)
 
     def _unique(self, dialogue_id: str) -> str:
+        """``dialogue_id``, or when an earlier record took it ``<id>-N`` with the smallest free N >= 2."""
         count = self.seen_ids.get(dialogue_id, 0) + 1
         self.seen_ids[dialogue_id] = count
-        return dialogue_id if count == 1 else f"{dialogue_id}-{count}"
+        candidate, number = dialogue_id, max(count, 2)
+        while candidate in self.assigned:
+            candidate = f"{dialogue_id}-{number}"
+            number += 1
+        self.assigned.add(candidate)
+        if candidate != dialogue_id:
+            self.renamed.append((dialogue_id, candidate))
+        return candidate
 
     # -- formats ----------------------------------------------------------------------------------------------------
 

@@ -133,10 +133,12 @@ class Taxonomy:
     def __post_init__(self) -> None:
         names = [s.name for s in self.strategies]
         if len(set(names)) != len(names):
-            raise TaxonomyError(f"taxonomy {self.name!r}: duplicate strategy names")
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise TaxonomyError(f"taxonomy {self.name!r}: duplicate strategy names: {', '.join(twice)}")
         numbers = [s.number for s in self.strategies]
         if len(set(numbers)) != len(numbers):
-            raise TaxonomyError(f"taxonomy {self.name!r}: duplicate strategy numbers")
+            twice = sorted({str(n) for n in numbers if numbers.count(n) > 1})
+            raise TaxonomyError(f"taxonomy {self.name!r}: duplicate strategy numbers: {', '.join(twice)}")
         stage_names = {s.name for s in self.stages}
         for strategy in self.strategies:
             if strategy.stage != ANY_STAGE and strategy.stage not in stage_names:
@@ -390,6 +392,12 @@ def taxonomy_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Ta
             raise TaxonomyError(f"{source}: {where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
         return value
 
+    def number(item: Mapping[str, Any], key: str, where: str, default: int) -> int:
+        value = item.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TaxonomyError(f"{source}: {where}.{key}: expected an integer, got {value!r}")
+        return value
+
     name = need(data, "name", "(top level)")
     stages_data = need(data, "stages", "(top level)", list)
     strategies_data = need(data, "strategies", "(top level)", list)
@@ -401,7 +409,7 @@ def taxonomy_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Ta
         stages.append(
             Stage(
                 name=need(item, "name", where),
-                order=int(item.get("order", i + 1)),
+                order=number(item, "order", where, i + 1),
                 description=str(item.get("description", "")),
                 zh=item.get("zh"),
             )
@@ -417,7 +425,7 @@ def taxonomy_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Ta
         strategy_name = need(item, "name", where)
         strategies.append(
             Strategy(
-                number=int(item.get("number", i + 1)),
+                number=number(item, "number", where, i + 1),
                 name=strategy_name,
                 abbr=str(item.get("abbr") or "".join(w[0] for w in strategy_name.split()).upper()),
                 stage=need(item, "stage", where),
@@ -433,6 +441,15 @@ def taxonomy_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Ta
     unknown = set(flow_data) - set(FlowRules.__dataclass_fields__)
     if unknown:
         raise TaxonomyError(f"{source}: flow: unknown key(s) {', '.join(sorted(unknown))}")
+    try:
+        return _build(data, name, stages, strategies, flow_data)
+    except TaxonomyError as error:  # duplicate names, unknown stages...: say which file
+        message = str(error)
+        raise TaxonomyError(message if message.startswith(source) else f"{source}: {message}") from None
+
+
+def _build(data: Mapping[str, Any], name: str, stages: list[Stage], strategies: list[Strategy],
+           flow_data: Mapping[str, Any]) -> Taxonomy:
     return Taxonomy(
         name=name,
         stages=tuple(stages),
@@ -464,10 +481,13 @@ def load_taxonomy(name_or_path: str | Path = "csc", *, stages: Mapping[str, str]
             raise TaxonomyError(
                 f"{key}: no such taxonomy; use one of {', '.join(BUILTIN_TAXONOMIES)} or a TOML/JSON file path"
             )
-        text, source, suffix = path.read_text(encoding="utf-8"), str(path), path.suffix.lower()
+        try:
+            text, source, suffix = path.read_text(encoding="utf-8-sig"), str(path), path.suffix.lower()
+        except (OSError, UnicodeDecodeError) as error:
+            raise TaxonomyError(f"{key}: cannot read the taxonomy file as UTF-8 text: {error}") from None
     try:
         data = json.loads(text) if suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
         raise TaxonomyError(f"{source}: cannot parse taxonomy: {error}") from None
     taxonomy = taxonomy_from_dict(data, source=source)
     return taxonomy.with_stages(stages or {})

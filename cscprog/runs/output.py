@@ -246,7 +246,8 @@ class JsonlSink:
         path: The JSONL file (created with its directory when missing).
 
     Raises:
-        RunInputError: another process holds the file (a second run on the same output).
+        RunInputError: the path is a directory or cannot be written, or another process holds the file (a second
+            run on the same output).
 
     Example:
         ```python
@@ -257,8 +258,13 @@ class JsonlSink:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if self.path.is_dir():
+            raise RunInputError(f"{self.path}: is a directory; give the output as a file path (e.g. out.jsonl)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise RunInputError(f"{self.path}: cannot write the output here: {error.strerror or error}") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
