@@ -7,7 +7,8 @@ what DSPy's own cache leaves out:
 * the key includes the endpoint (``api_base``/``base_url``, trailing ``/`` stripped) and a version tag, and never
   a credential (``api_key``, authorization or token headers);
 * every entry carries its usage, cost, model, endpoint, provider, role and creation time, plus a checksum: a
-  corrupted or half-written entry is logged, deleted and recomputed, never returned;
+  corrupted or half-written entry is logged, deleted and recomputed, never returned (in ``replay`` mode it is
+  left in place and counts as a miss); a damaged SQLite shard is moved aside and rebuilt;
 * entries are JSON, never pickle, so a run can be exported as a portable bundle and verified elsewhere with
   ``mode="replay"``, where a miss is an error (:class:`CacheMissError`) instead of a paid call;
 * a :class:`CallObserver` (rate limiter, budget, usage ledger) hears about every real call and every hit, with
@@ -20,6 +21,7 @@ cache otherwise.
 The package, one concept per module: :mod:`~cscprog.cache.keys` (key derivation, endpoints, credentials left
 out), :mod:`~cscprog.cache.calls` (what observers learn about a call), :mod:`~cscprog.cache.entries` (entry
 encoding, checksums, usage and cost), :mod:`~cscprog.cache.store` (:class:`ResponseCache`),
+:mod:`~cscprog.cache.shards` (the SQLite shards: a damaged one is quarantined and rebuilt),
 :mod:`~cscprog.cache.memory` (the in-memory store), :mod:`~cscprog.cache.stats` (counters, ``last_run.json``),
 :mod:`~cscprog.cache.bundle` (export and import), :mod:`~cscprog.cache.router` (``dspy.cache`` routing and the
 settings keys) and :mod:`~cscprog.cache.errors`. Import the public names from ``cscprog.cache`` itself.

@@ -68,7 +68,8 @@ class CacheMaintenance:
         Returns:
             ``entries``, ``bytes`` (on disk), ``corrupt``, ``oldest``/``newest`` (ISO times), ``by_model``,
             ``by_endpoint``, ``by_role`` (entries, bytes, tokens and cost each), ``process`` (see
-            :meth:`run_stats`) and ``last_run`` (from ``last_run.json``, or None).
+            :meth:`run_stats`), ``last_run`` (from ``last_run.json``, or None) and ``quarantined`` (where damaged
+            shards were moved).
 
         Example:
             ```python
@@ -86,7 +87,13 @@ class CacheMaintenance:
             **summary,
             "process": self.run_stats(),
             "last_run": read_last_run(self.directory) if self.directory is not None else None,
+            "quarantined": self.quarantined,
         }
+
+    @property
+    def quarantined(self) -> list[str]:
+        """Where this cache moved damaged shards it met (see :mod:`cscprog.cache.shards`); usually empty."""
+        return [str(path) for path in getattr(self._store, "quarantined", [])]
 
     def export(self, path: str | os.PathLike[str], *, model: str | None = None) -> int:
         """Write every entry (or those of one model) to a portable bundle: gzip-compressed JSON lines.

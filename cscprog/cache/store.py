@@ -30,6 +30,7 @@ from cscprog.cache.errors import CacheError, CacheMissError, CorruptEntry
 from cscprog.cache.keys import endpoint_of, model_of, provider_of, request_key
 from cscprog.cache.maintenance import CacheMaintenance
 from cscprog.cache.memory import Entry, MemoryStore, RecentEntries
+from cscprog.cache.shards import ShardedStore
 from cscprog.cache.stats import RunStats, finish_run
 from cscprog.config import CACHE_MODES, CacheMode
 from cscprog.context import current_role
@@ -41,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 MODES = CACHE_MODES
 """The cache modes (:data:`cscprog.config.CACHE_MODES`)."""
-
-_SHARDS = 8
 
 
 class ResponseCache(CacheMaintenance):
@@ -93,17 +92,9 @@ class ResponseCache(CacheMaintenance):
         if self.directory is None:
             self._store: Any = MemoryStore()
         else:
-            from diskcache import FanoutCache
-
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self._store = FanoutCache(
-                    str(self.directory),
-                    shards=_SHARDS,
-                    timeout=30,
-                    size_limit=int(size_limit_bytes),
-                    eviction_policy="least-recently-stored",
-                )
+                self._store = ShardedStore(self.directory, repair=mode != "replay", size_limit=int(size_limit_bytes))
             except (OSError, sqlite3.Error) as error:
                 raise CacheError(f"{self.directory}: cannot open the response cache there: {error}") from None
         self._stats = RunStats(mode, self.version)
@@ -188,6 +179,18 @@ class ResponseCache(CacheMaintenance):
         self._recent.remember(key, entry)
         return entry
 
+    def _corrupt(self, key: str, model: str, shown: str, error: CorruptEntry) -> None:
+        """A damaged entry: deleted to be recomputed, except in replay mode, which leaves the cache untouched."""
+        self._stats.count("errors", model, shown)
+        self._recent.forget(key)
+        if self.mode == "replay":
+            logger.warning("cache entry %s (%s @ %s) is corrupt (%s): left in place (replay mode changes nothing); "
+                           "the call counts as a miss", key, model, shown, error)
+            return
+        logger.warning("cache entry %s (%s @ %s) is corrupt (%s): deleted, recomputing", key, model, shown, error)
+        with contextlib.suppress(Exception):
+            self._store.delete(key, retry=True)
+
     def get(self, request: dict[str, Any], ignored_args_for_cache_key: list[str] | None = None) -> Any:
         """The stored record of ``request`` (a fresh object DSPy marks as a cache hit), or None on a miss.
 
@@ -207,13 +210,7 @@ class ResponseCache(CacheMaintenance):
                 entry = self._lookup(key)
                 record = decode_record(*entry) if entry is not None else None
             except CorruptEntry as error:
-                logger.warning(
-                    "cache entry %s (%s @ %s) is corrupt (%s): deleted, recomputing", key, model, shown, error
-                )
-                self._recent.forget(key)
-                with contextlib.suppress(Exception):
-                    self._store.delete(key, retry=True)
-                self._stats.count("errors", model, shown)
+                self._corrupt(key, model, shown, error)
                 entry = record = None
             if entry is not None:
                 meta = entry[0]

@@ -13,8 +13,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cscprog.cache import ResponseCache, normalize_endpoint, read_last_run
+from cscprog.cache import CacheError, ResponseCache, normalize_endpoint, read_last_run
 from cscprog.cli.app import app
+from cscprog.cli.common import ConfigOption
 from cscprog.config import CacheSettings, load_config
 from cscprog.errors import CscprogError
 
@@ -33,7 +37,7 @@ cache_app = typer.Typer(
 )
 app.add_typer(cache_app, name="cache")
 
-CONFIG_OPTION = typer.Option(None, "--config", help="The cscprog TOML file (default: $CSCPROG_CONFIG, ./cscprog.toml).")
+CONFIG_OPTION = ConfigOption
 
 
 class CacheCommandError(CscprogError):
@@ -48,11 +52,27 @@ def _settings(config: Path | None) -> CacheSettings:
     return load_config(config).cache
 
 
-def _open(settings: CacheSettings) -> ResponseCache:
-    return ResponseCache.from_settings(settings, mode="readwrite")
+RECOVERY_HINT = (
+    "the cache commands move a damaged SQLite shard aside into quarantine/ and rebuild it; if this keeps "
+    "happening, move the cache directory away (or `cscprog cache clear -y`) and re-import a bundle "
+    "(`cscprog cache import BUNDLE`) or let the next run recompute the entries"
+)
 
 
-def _existing(settings: CacheSettings) -> ResponseCache:
+@contextlib.contextmanager
+def _open(settings: CacheSettings) -> Iterator[ResponseCache]:
+    """The cache, opened for maintenance (damaged shards are quarantined); SQLite errors become a clear CacheError."""
+    try:
+        with ResponseCache.from_settings(settings, mode="readwrite") as cache:
+            yield cache
+            for path in cache.quarantined:
+                typer.echo(f"note: a damaged cache shard was moved to {path} and rebuilt empty; the entries it "
+                           "held are recomputed when next needed (or re-import a bundle)", err=True)
+    except sqlite3.Error as error:
+        raise CacheError(f"{settings.path}: the cache cannot be read ({error}); {RECOVERY_HINT}") from None
+
+
+def _existing(settings: CacheSettings) -> contextlib.AbstractContextManager[ResponseCache]:
     if not settings.path.is_dir():
         raise CacheNotFoundError(f"no cache at {settings.path} (set [cache] dir or CSCPROG_CACHE_DIR)")
     return _open(settings)
@@ -80,6 +100,7 @@ def _empty_stats(settings: CacheSettings) -> dict[str, Any]:
         "by_endpoint": {},
         "by_role": {},
         "last_run": read_last_run(settings.path),
+        "quarantined": [],
     }
 
 
