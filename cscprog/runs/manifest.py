@@ -4,7 +4,8 @@ Every run writes a manifest beside its outputs. The outputs themselves stay dete
 config and cache: timestamps, durations and usage belong only here. API keys never appear: the configuration
 only names environment variables, and as a second line of defence every string of the manifest is scanned for
 the values of those variables (and of any ``*API_KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*`` variable),
-which are replaced by ``"***"``.
+which are replaced by ``"***"``, and so is the userinfo of every URL (``http://user:secret@host``;
+:mod:`cscprog.redaction`).
 
 Example:
     ```python
@@ -21,13 +22,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cscprog.config import ROLES
 from cscprog.files import atomic_write
+from cscprog.redaction import redact
+from cscprog.redaction import secret_values as env_secret_values
 from cscprog.stamps import package_version, utc_iso
 
 if TYPE_CHECKING:
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["MANIFEST_FORMAT", "build_manifest", "redact", "secret_values", "write_manifest"]
 
 MANIFEST_FORMAT = "cscprog-run-manifest/1"
-REDACTED = "***"
-_SECRET_NAME = re.compile(r"API_?KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
-_MIN_SUBSTRING = 6  # shorter secrets are replaced only where a whole value equals them
 
 
 def _versions() -> dict[str, Any]:
@@ -55,53 +54,25 @@ def _versions() -> dict[str, Any]:
 
 
 def secret_values(runtime: Runtime | None = None, environ: dict[str, str] | None = None) -> set[str]:
-    """The values that must never appear in a manifest.
+    """The values that must never appear in a manifest (:func:`cscprog.redaction.secret_values`).
 
-    The variables named by ``api_key_env`` in any role of the runtime's configuration, plus every environment
-    variable whose name looks like a credential (``API_KEY``, ``SECRET``, ``TOKEN``, ``PASSWORD``).
+    The variables named by ``api_key_env`` in any role of the runtime's configuration, the userinfo of every
+    role's ``api_base``, plus every environment variable whose name looks like a credential (``API_KEY``,
+    ``SECRET``, ``TOKEN``, ``PASSWORD``).
 
     Example:
         ```python
         secrets = secret_values(runtime)
         ```
     """
-    environ = dict(os.environ) if environ is None else environ
-    names = {name for name in environ if _SECRET_NAME.search(name)}
+    names: list[str] = []
+    urls: list[str | None] = []
     if runtime is not None:
         for role in ROLES:
-            name = runtime.config.lm_for(role).api_key_env
-            if name:
-                names.add(name)
-    return {environ[name] for name in names if environ.get(name)}
-
-
-def redact(value: Any, secrets: set[str]) -> Any:
-    """``value`` with every occurrence of a secret replaced by ``"***"`` (dict keys and strings, recursively).
-
-    Example:
-        ```python
-        assert redact({"url": "http://x/?key=sk-123456"}, {"sk-123456"}) == {"url": "http://x/?key=***"}
-        ```
-    """
-    if not secrets:
-        return value
-    long_secrets = sorted((s for s in secrets if len(s) >= _MIN_SUBSTRING), key=len, reverse=True)
-
-    def clean(item: Any) -> Any:
-        if isinstance(item, str):
-            if item in secrets:
-                return REDACTED
-            for secret in long_secrets:
-                if secret in item:
-                    item = item.replace(secret, REDACTED)
-            return item
-        if isinstance(item, dict):
-            return {clean(key) if isinstance(key, str) else key: clean(val) for key, val in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [clean(val) for val in item]
-        return item
-
-    return clean(value)
+            settings = runtime.config.lm_for(role)
+            names.append(settings.api_key_env or "")
+            urls.append(settings.api_base)
+    return env_secret_values(names, urls, environ)
 
 
 def _jsonable(value: Any) -> Any:

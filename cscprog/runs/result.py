@@ -10,11 +10,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "RunResult", "manifest_path"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "RunResult", "finished_rounds",
+           "manifest_path"]
 
 EXIT_OK = 0
 """Every item is finished."""
@@ -36,6 +38,27 @@ def manifest_path(output: str | Path) -> Path:
     """
     target = Path(output)
     return target.with_name(target.name + ".manifest.json")
+
+
+def finished_rounds(manifest: str | Path) -> dict[str, int]:
+    """``{item_id: round}`` of the items an earlier run of this output finished in a retry round (its manifest).
+
+    A run records, in its manifest's ``run.rounds``, each finished item that needed ``--resume`` with the retry
+    round it finished in; a resumed run carries them over. An unreadable or missing manifest gives ``{}``.
+
+    Example:
+        ```python
+        finished_rounds("out.jsonl.manifest.json")  # {"d-7": 1}
+        ```
+    """
+    try:
+        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+        rounds = data["run"]["rounds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(rounds, dict):
+        return {}
+    return {str(key): value for key, value in rounds.items() if isinstance(value, int) and value > 0}
 
 
 @dataclass

@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cscprog.context import RETRY_ROUND_KEY, current_runtime
+from cscprog.redaction import redact
+from cscprog.runs.breaker import DEFAULT_BREAKER_LIMIT, CircuitBreaker
 from cscprog.runs.engine import ExecutionEngine, Outcome, RunJob, budget_stop_reason
 from cscprog.runs.failures import FailureLog, failures_path
 from cscprog.runs.items import MAIN_SINK, RunInputError, check_items
-from cscprog.runs.manifest import MANIFEST_FORMAT, build_manifest, redact, secret_values, write_manifest
+from cscprog.runs.manifest import MANIFEST_FORMAT, build_manifest, secret_values, write_manifest
 from cscprog.runs.output import JsonlSink, remove_stale_temporaries, rewrite_in_order, scan_output
 from cscprog.runs.progress import NoProgress, ProgressReporter, ProgressState
-from cscprog.runs.result import RunResult, manifest_path
+from cscprog.runs.result import RunResult, finished_rounds, manifest_path
 from cscprog.runs.stop import StopControl
 from cscprog.runs.threads import ThreadEngine
 
@@ -68,6 +70,9 @@ class Runner:
         engine: Where the work runs (default: a :class:`cscprog.runs.threads.ThreadEngine`, threads of this
             process); e.g. a :class:`cscprog.runs.ray.engine.RayEngine`. Outputs, failures, ordering and the
             manifest are the same whatever the engine.
+        max_consecutive_failures: The circuit breaker (:mod:`cscprog.runs.breaker`): stop after this many items
+            in a row failed with the same kind of provider error (default: the runtime's
+            ``[run] max_consecutive_failures``, else 10; 0: never). A rejected API key stops the run at once.
 
     Attributes:
         stop: The run's :class:`cscprog.runs.stop.StopControl` (fresh for each :meth:`run`); another thread may
@@ -100,6 +105,7 @@ class Runner:
         grace_seconds: float = 5.0,
         manifest_extra: dict[str, Any] | None = None,
         engine: ExecutionEngine | None = None,
+        max_consecutive_failures: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -127,7 +133,10 @@ class Runner:
         self.grace_seconds = grace_seconds
         self.manifest_extra = dict(manifest_extra or {})
         self.engine = engine if engine is not None else ThreadEngine()
+        self.max_consecutive_failures = max_consecutive_failures
         self.stop = StopControl()
+        self._breaker = CircuitBreaker(0)
+        self._rounds: dict[str, int] = {}
         self._cost_at = 0.0
         self._cost: tuple[int | None, int | None, float | None, int] = (None, None, None, 0)
 
@@ -160,6 +169,11 @@ class Runner:
         self.stop = StopControl()
         runtime = self.runtime if self.runtime is not None else current_runtime()
         self.runtime = runtime
+        limit = self.max_consecutive_failures
+        if limit is None:
+            limit = runtime.config.run.max_consecutive_failures if runtime is not None else DEFAULT_BREAKER_LIMIT
+        self._breaker = CircuitBreaker(limit)
+        self._rounds = finished_rounds(self.manifest_path) if self.resume else {}
         activation = contextlib.nullcontext()
         if runtime is not None and current_runtime() is not runtime:
             activation = runtime.activate()
@@ -286,6 +300,9 @@ class Runner:
             sinks[outcome.sink].append(outcome.data)
             finished[outcome.sink].add(outcome.item_id)
             result.done += 1
+            self._breaker.succeeded()
+            if outcome.round:
+                self._rounds[outcome.item_id] = outcome.round
             return
         reason = outcome.budget_stop
         if reason is None and outcome.error is not None:
@@ -293,11 +310,17 @@ class Runner:
         if reason is not None:
             self.stop.request(reason)
             return
+        round_ = max(round_, outcome.round + 1)
+        entry: dict[str, Any] = {}
         if outcome.failure is not None:
-            failures.add(outcome.failure, round_)
+            entry = failures.add(outcome.failure, round_)
         elif outcome.error is not None:
-            failures.record(outcome.item_id, outcome.error, round_)
+            entry = failures.record(outcome.item_id, outcome.error, round_)
         result.failed += 1
+        breaker_stop = self._breaker.failed(entry)
+        if breaker_stop is not None and not self.stop.requested.is_set():
+            logger.warning("%s; no new item starts", breaker_stop)
+            self.stop.request(breaker_stop)
 
     # --- reporting -----------------------------------------------------------------------------------------------
     def _state(self, result: RunResult, runtime: Runtime | None) -> ProgressState:
@@ -318,7 +341,8 @@ class Runner:
         outputs: dict[str, Any] = {name: str(path) for name, path in self.sinks.items()}
         outputs["failures"] = str(self.failures_path) if self.failures_path.exists() else None
         run = {**result.as_dict(), "concurrency": self.concurrency, "id_field": self.id_field,
-               "resumed": self.resume, "engine": self.engine.describe()}
+               "resumed": self.resume, "engine": self.engine.describe(),
+               "rounds": dict(sorted(self._rounds.items()))}
         seed = self.seed
         if seed is None and runtime is not None:
             seed = runtime.config.run.seed

@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 
+from cscprog.runs.breaker import auth_stop_reason
 from cscprog.runs.engine import ExecutionEngine, Outcome, RunJob, budget_stop_reason
 
 __all__ = ["ThreadEngine"]
@@ -73,7 +74,7 @@ class ThreadEngine(ExecutionEngine):
         outcome = job.attempt(item_id, payload)
         if outcome.error is not None:
             logger.debug("item %r failed", item_id, exc_info=outcome.error)
-            reason = budget_stop_reason(outcome.error)
+            reason = budget_stop_reason(outcome.error) or auth_stop_reason(outcome.error)
             if reason is not None:  # stop here, before this worker or another takes the next item
                 job.stop.request(reason)
         return outcome

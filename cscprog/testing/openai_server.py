@@ -2,9 +2,10 @@
 
 It serves ``POST /v1/chat/completions`` and ``GET /v1/models`` from a background thread, answers DSPy
 prompts exactly as :class:`cscprog.testing.ScriptedEngine` does (the same :func:`render_reply`), records
-every request (method, path, headers, JSON body), and can inject faults: ``429`` (with ``Retry-After``),
-``500``, ``timeout`` (the answer comes after the client gave up) and ``garbage`` (a reply no adapter
-parses).
+every request (method, path, headers, JSON body), and can inject faults (:mod:`cscprog.testing.faults`):
+``429`` (with ``Retry-After``), ``500``, ``401`` (a rejected key), ``timeout`` (the answer comes after the
+client gave up), ``garbage`` (a reply no adapter parses), ``malformed`` and ``empty`` (HTTP 200 with a body
+that is cut-off JSON, or nothing).
 
 It is built on the standard library's ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive, one thread per
 connection). Measured on a 2-core machine against uvicorn+FastAPI (h11), with 100 ms latency, 16 client
@@ -33,77 +34,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any
 
 from cscprog.testing.engines import AnswerFn, parse_prompt, render_reply
+from cscprog.testing.faults import MALFORMED_BODY, Fault, FaultSpec, RecordedRequest
 
 __all__ = ["Fault", "FaultSpec", "OpenAICompatibleServer", "RecordedRequest"]
 
 logger = logging.getLogger(__name__)
-
-FaultKind = Literal["429", "500", "timeout", "garbage"]
-GARBAGE_TEXT = "I am not going to follow your format. ### answer? maybe {not json"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected fault.
-
-    Attributes:
-        kind: ``"429"`` (rate limited, with ``Retry-After``), ``"500"`` (server error), ``"timeout"``
-            (wait ``delay`` seconds, past the client's timeout, before answering) or ``"garbage"``
-            (HTTP 200 with ``text`` instead of the requested fields).
-        retry_after: Seconds sent in the ``Retry-After`` header of a 429.
-        delay: Seconds a ``timeout`` waits (None: the server's ``timeout_delay``).
-        text: The reply of a ``garbage`` fault.
-
-    Example:
-        ```python
-        server.inject(Fault("429", retry_after=0.05), "500", "garbage")
-        ```
-    """
-
-    kind: FaultKind
-    retry_after: float = 0.05
-    delay: float | None = None
-    text: str = GARBAGE_TEXT
-
-    @classmethod
-    def of(cls, spec: FaultSpec) -> Fault | None:
-        """A fault from its short form (``"429"``, ``429``, ``"timeout"``...), or None for no fault."""
-        if spec is None or isinstance(spec, Fault):
-            return spec
-        kind = str(spec)
-        if kind not in ("429", "500", "timeout", "garbage"):
-            raise ValueError(f"unknown fault {spec!r}: use 429, 500, 'timeout' or 'garbage'")
-        return cls(kind)  # type: ignore[arg-type]
-
-
-FaultSpec = Fault | str | int | None
-"""A fault or its short form; None means "answer normally"."""
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the server received.
-
-    Attributes:
-        method: ``GET`` or ``POST``.
-        path: The request path (``/v1/chat/completions``).
-        headers: The headers, names lower-cased.
-        body: The parsed JSON body (None when empty or not JSON).
-        fault: The fault injected into the answer, if any.
-    """
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    fault: str | None = None
-    time: float = field(default=0.0, compare=False)
-
 
 def _content_text(content: Any) -> str:
     if content is None:
@@ -154,7 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s " + format, self.address_string(), *args)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        self._send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -205,6 +146,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "500":
             self._send_json(500, {"error": {"message": "internal server error (injected)", "type": "server_error"}})
+            return
+        if fault is not None and fault.kind == "401":
+            error = {"message": "Incorrect API key provided (injected)", "type": "invalid_request_error",
+                     "code": "invalid_api_key"}
+            self._send_json(401, {"error": error})
+            return
+        if fault is not None and fault.kind in ("malformed", "empty"):
+            self._send_bytes(200, MALFORMED_BODY if fault.kind == "malformed" else b"")
             return
         if fault is not None and fault.kind == "timeout":
             owner._stopping.wait(owner.timeout_delay if fault.delay is None else fault.delay)

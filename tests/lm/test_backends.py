@@ -11,7 +11,7 @@ from cscprog.config import LMSettings
 from cscprog.errors import ConfigError
 from cscprog.lm.backends import NO_KEY_PLACEHOLDER, build_lm, engine_in_use
 from cscprog.testing import OpenAICompatibleServer, scripted_lm
-from cscprog.testing.openai_server import GARBAGE_TEXT
+from cscprog.testing.faults import GARBAGE_TEXT
 from tests.support_lm import KEY_ENV, SENTINEL_KEY, tagged_answer
 
 

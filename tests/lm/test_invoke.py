@@ -15,20 +15,10 @@ from cscprog.errors import CscprogError
 from cscprog.lm.invoke import GenerationFailure, ainvoke, backoff_delay, invoke
 from cscprog.lm.runtime import Runtime
 from cscprog.testing import Fault, OpenAICompatibleServer, scripted_lm
-from cscprog.testing.openai_server import GARBAGE_TEXT
-from tests.support_lm import KEY_ENV, SENTINEL_KEY, make_config, qa, tagged_answer
+from cscprog.testing.faults import GARBAGE_TEXT
+from tests.support_lm import make_config, qa, tagged_answer
 
 LABELS = {"Empathy", "Apology"}
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch):
-    monkeypatch.setattr(invoke_module, "BASE_DELAY", 0.01)
-
-
-@pytest.fixture
-def key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, SENTINEL_KEY)
 
 
 def scripted_runtime(tmp_path, lm, **lm_settings):

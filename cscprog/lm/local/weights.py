@@ -99,7 +99,7 @@ KNOWN_MODELS: dict[str, ModelWeights] = {
         version="0.2.0",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         size_bytes=1_117_320_768,
-        extra="local-1.5b",
+        extra="local-1-5b",
     ),
 }
 """The models ``local_model_size`` can name, by size."""
