@@ -53,8 +53,8 @@ def human_eval_command(
     seed: int = typer.Option(1234, "--seed", help="Seed of the item sample and of the A/B order per item."),
     limit: int | None = typer.Option(None, "--limit", help="Rate at most this many turns (a seeded sample)."),
     criteria: list[str] | None = typer.Option(None, "--criterion",
-                                              help="name=question (repeat for more); default: resolution, "
-                                                   "strategy, naturalness."),
+                                              help="name=question (repeat for more); default: strategy_adherence,"
+                                                   " problem_resolution, empathy, naturalness."),
     data: str | None = typer.Option(None, "--data", help="Reference dialogues (default: from result.json)."),
     config: Path | None = ConfigOption,
     taxonomy: str | None = TaxonomyOption,

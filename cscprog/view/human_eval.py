@@ -34,11 +34,14 @@ from cscprog.view.runs import EvaluationRun
 __all__ = ["DEFAULT_CRITERIA", "KEY_FORMAT", "KEY_FILE", "PAGE_FILE", "Study", "parse_criteria", "write_study"]
 
 DEFAULT_CRITERIA: dict[str, str] = {
-    "resolution": "Which reply does more to resolve the customer's problem (correct, concrete, moves it forward)?",
-    "strategy": "Which reply uses the more fitting support strategy at this point of the conversation?",
+    "strategy_adherence": "Which reply better carries out the expected strategy shown above the replies?",
+    "problem_resolution": "Which reply does more to resolve the customer's problem (correct, concrete, moves it "
+                          "forward)?",
+    "empathy": "Which reply better acknowledges the customer's situation and feelings, where that is called for?",
     "naturalness": "Which reply reads more like a natural, polite, human support agent?",
 }
-"""The criteria asked by default (name -> the question shown to raters)."""
+"""The criteria asked by default (name -> the question shown to raters); the names are those of the LLM pairwise
+judge (``cscprog compare --judge``), so its verdicts are compared criterion by criterion."""
 
 KEY_FORMAT = "cscprog-human-eval-key/1"
 KEY_FILE = "key.json"
@@ -151,7 +154,7 @@ def write_study(
         record = dialogue_record(dialogue.model_copy(update={"turns": dialogue.turns[: a["turn_index"]]}),
                                  taxonomy, index)
         items.append({"id": item_id, "n": number, "domain": dialogue.domain or "", "language": dialogue.language or "",
-                      "history": record["turns"],
+                      "history": record["turns"], "expected": index.get(a["gold_strategy"]),
                       "A": {"k": index.get(shown[0]["pred_strategy"]), "t": shown[0]["pred_reply"]},
                       "B": {"k": index.get(shown[1]["pred_strategy"]), "t": shown[1]["pred_reply"]}})
         key_items[item_id] = {"A": names[0] if a_first else names[1], "B": names[1] if a_first else names[0]}

@@ -6,9 +6,10 @@ Every judgment (one rater, one item, one criterion) counts once in the win rates
 independent, which overstates certainty when several raters rate the same items, so the per-item majority
 counts are reported beside them.
 
-A judge file is JSON Lines, one verdict a line: ``dialogue_id``, ``turn_index``, ``winner`` (a system name as in
-the key, ``"A"``/``"B"`` for the first/second run given to ``cscprog human-eval``, or ``"tie"``) and optionally
-``criterion`` (without it the verdict is compared on every criterion).
+A judge file is JSON Lines, one judged turn a line with ``dialogue_id`` and ``turn_index``, and either
+``verdicts`` as the LLM pairwise judge writes them (``{criterion: {"final": "A"|"B"|"tie", ...}}``) or
+``winner`` with an optional ``criterion`` (without it the verdict is compared on every criterion). ``A`` and ``B``
+are the first and second run given to ``cscprog human-eval``; a system name as in the key is accepted too.
 
 Example:
     ```python
@@ -87,13 +88,18 @@ def _judge_verdicts(path: Path, key: dict[str, Any]) -> dict[tuple[str, str | No
     verdicts: dict[tuple[str, str | None], str] = {}
     for line, record in read_predictions(path):
         item = f"{record.get('dialogue_id')}#{record.get('turn_index')}"
-        winner = record.get("winner")
-        winner = {"A": systems[0], "B": systems[1]}.get(winner, winner)
-        if winner not in (*systems, TIE):
-            raise DataError(str(path), f"winner {record.get('winner')!r} is not A, B, tie or a system name "
-                                       f"({', '.join(systems)})", line=line, field="winner")
-        criterion = record.get("criterion")
-        verdicts[(item, criterion if isinstance(criterion, str) else None)] = winner
+        if isinstance(record.get("verdicts"), dict):
+            found = [(name, verdict.get("final") if isinstance(verdict, dict) else None, f"verdicts.{name}.final")
+                     for name, verdict in record["verdicts"].items()]
+        else:
+            criterion = record.get("criterion")
+            found = [(criterion if isinstance(criterion, str) else None, record.get("winner"), "winner")]
+        for criterion, said, field in found:
+            winner = {"A": systems[0], "B": systems[1]}.get(said, said)
+            if winner not in (*systems, TIE):
+                raise DataError(str(path), f"{said!r} is not A, B, tie or a system name ({', '.join(systems)})",
+                                line=line, field=field)
+            verdicts[(item, criterion)] = winner
     return verdicts
 
 

@@ -184,7 +184,7 @@ def test_human_eval_round_trip_page_to_ratings_to_scores(tmp_path, browser, eval
     assert main(["human-eval", "--score", str(target), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     winner = key["items"][items[0]]["A"]
-    resolution = report["criteria"]["resolution"]
+    resolution = report["criteria"]["problem_resolution"]
     assert resolution["judgments"] == 2 and resolution["win_rate"][winner]["count"] == 1
     assert resolution["win_rate"]["tie"]["count"] == 1
 

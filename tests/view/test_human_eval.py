@@ -28,8 +28,8 @@ def test_wilson_and_kappas_match_hand_computed_values():
 
 
 def test_criteria_parsing():
-    assert list(parse_criteria(None)) == ["resolution", "strategy", "naturalness"]
-    assert parse_criteria(["resolution", "empathy=More empathy?"])["empathy"] == "More empathy?"
+    assert list(parse_criteria(None)) == ["strategy_adherence", "problem_resolution", "empathy", "naturalness"]
+    assert parse_criteria(["empathy", "clarity=Which is clearer?"])["clarity"] == "Which is clearer?"
     with pytest.raises(ConfigError):
         parse_criteria(["unknown"])
 
@@ -68,7 +68,7 @@ def test_study_is_blind_seeded_and_scores_unblinded(tmp_path, eval_runs):
         path.write_text(json.dumps(_ratings(study.study, key, rater, choose)))
         files.append(path)
     report = score_ratings(files)
-    resolution = report["criteria"]["resolution"]
+    resolution = report["criteria"]["problem_resolution"]
     assert resolution["win_rate"]["run_b"]["count"] == 19 and resolution["win_rate"]["run_b"]["n"] == 20
     low, high = resolution["win_rate"]["run_b"]["ci95"]
     assert low < 0.95 < high
@@ -81,9 +81,19 @@ def test_study_is_blind_seeded_and_scores_unblinded(tmp_path, eval_runs):
     items = list(key["items"])
     judge.write_text("\n".join(json.dumps({"dialogue_id": i.split("#")[0], "turn_index": int(i.split("#")[1]),
                                            "winner": "B" if n else "A"}) for n, i in enumerate(items)) + "\n")
-    judged = score_ratings(files, judge=judge)["criteria"]["resolution"]["judge"]
+    judged = score_ratings(files, judge=judge)["criteria"]["problem_resolution"]["judge"]
     # raters' majority per item: run_b on 9 items, a tie (1 vote each) on the first; the judge says run_a there
     assert judged["items"] == 10 and judged["agreement"]["count"] == 9
+
+    pairs = tmp_path / "pairs.jsonl"  # the LLM pairwise judge's own records: per criterion, A = run_a, B = run_b
+    pairs.write_text("\n".join(json.dumps({
+        "turn_id": i, "dialogue_id": i.split("#")[0], "turn_index": int(i.split("#")[1]),
+        "verdicts": {"problem_resolution": {"ab": "B", "ba": "B", "final": "B", "consistent": True},
+                     "naturalness": {"ab": "A", "ba": "B", "final": "tie", "consistent": False}}}) for i in items))
+    by_criterion = score_ratings(files, judge=pairs)["criteria"]
+    assert by_criterion["problem_resolution"]["judge"]["agreement"]["count"] == 9
+    assert by_criterion["naturalness"]["judge"]["agreement"]["count"] == 10  # raters split 1-1: a tie, as the judge
+    assert by_criterion["strategy_adherence"]["judge"]["items"] == 0
 
 
 def test_bad_ratings_are_named(tmp_path, eval_runs, capsys):

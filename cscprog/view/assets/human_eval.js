@@ -99,7 +99,9 @@
       "data-item": item.id},
       CSC.h("div", {"class": "card-head"}, CSC.h("span", {"class": "id"}, "item " + item.n),
         item.domain ? CSC.h("span", {"class": "muted"}, item.domain) : null),
-      history, CSC.h("p", {"class": "small muted"}, "Which reply is the better next supporter turn?"),
+      history, CSC.h("p", {"class": "small muted", "data-role": "expected"}, "Which reply is the better next " +
+        "supporter turn? The expected strategy here: ", CSC.chip(tax, item.expected,
+          CSC.strategy(tax, item.expected) ? CSC.strategy(tax, item.expected).name : null)),
       CSC.h("div", {"class": "pair"}, side("A"), side("B")),
       data.criteria.map(function (c) { return choiceRow(item, c); }), comment);
   }
