@@ -1,9 +1,17 @@
-"""Progress of a run on stderr: a rich bar on a terminal, plain periodic lines otherwise, or nothing.
+"""Progress of a run on stderr: a rich line on a terminal, plain periodic lines otherwise, or nothing.
 
 The runner reports cumulative counts (:class:`ProgressState`) from its main thread after every finished item and
 a few times a second while it waits; a reporter draws them. Nothing goes to stdout, which stays clean for
-``--json``. The bar shows items done of the total, the rate and ETA of this run, failures, and the live calls,
-cache hits and cost so far from the runtime's usage ledger.
+``--json``.
+
+One set of words everywhere (the bar, the plain lines, :meth:`cscprog.runs.RunResult.summary`, the demo report):
+an item is **done** when its record is written (kept, or routed to a side output such as ``dropped``), **failed**
+when its LM output stayed unusable after the retries (it is in the failures file and ``--resume`` retries it),
+and **finished** when it is either. The bar fills with finished items; ``done`` never counts a failure.
+
+The rich line fits the terminal: the item counts (``finished/total``), the ETA and the failures are always shown;
+the bar shrinks, then the rate is dropped and the call/cache/price text clipped, then the description is shortened.
+A price is shown only once some call had a known price (never for the embedded model, which has none).
 
 Example:
     ```python
@@ -19,11 +27,19 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import IO, Literal, Protocol
+from typing import IO, Any, Literal, Protocol
 
-__all__ = ["NoProgress", "PlainProgress", "ProgressReporter", "ProgressState", "RichProgress", "make_progress"]
+__all__ = ["NoProgress", "PlainProgress", "ProgressReporter", "ProgressState", "RichProgress", "fit_line",
+           "make_progress"]
 
 ProgressMode = Literal["auto", "rich", "plain", "off"]
+
+MIN_BAR = 8
+"""Narrowest bar worth drawing (columns)."""
+MAX_DESCRIPTION = 30
+"""Widest description on the rich line (longer ones end with an ellipsis)."""
+MIN_CLIPPED = 12
+"""Narrowest an optional part is clipped to before it is dropped instead."""
 
 
 @dataclass(frozen=True)
@@ -33,12 +49,12 @@ class ProgressState:
     Attributes:
         total: Items of the run (finished earlier ones included).
         skipped: Items already finished before this run (resume).
-        done: Items finished by this run.
+        done: Items done by this run (record written).
         failed: Items that failed in this run.
         live_calls: Live LM calls so far (None without a runtime).
         cache_hits: LM calls served from the cache so far.
         cost_usd: Known cost of the live calls so far.
-        unknown_cost_calls: Live calls whose price is unknown.
+        unknown_cost_calls: Live calls whose price is unknown (all of them on the embedded model).
     """
 
     total: int
@@ -52,17 +68,31 @@ class ProgressState:
 
     @property
     def finished(self) -> int:
-        """Items no longer waiting: skipped, done or failed."""
+        """Items no longer waiting: done (now or before) or failed."""
         return self.skipped + self.done + self.failed
 
+    def counts_text(self) -> str:
+        """``"6/6 finished: 5 done, 1 failed"``; ``(+N from before)`` after a resume."""
+        text = f"{self.finished}/{self.total} finished: {self.skipped + self.done} done"
+        if self.skipped:
+            text += f" ({self.skipped} from before)"
+        return text + f", {self.failed} failed"
+
+    def price_text(self) -> str:
+        """``"$0.0123"`` (``"+3 unpriced"`` when some calls have no known price); empty when no call has a price."""
+        live = self.live_calls or 0
+        priced = live - self.unknown_cost_calls
+        if priced <= 0:
+            return ""
+        text = f"${self.cost_usd or 0.0:.4f}"
+        return text + (f" (+{self.unknown_cost_calls} unpriced)" if self.unknown_cost_calls else "")
+
     def calls_text(self) -> str:
-        """``"41 calls, 9 cached, $0.0123"`` (empty without a runtime)."""
+        """``"41 calls, 9 cached, $0.0123"`` (empty without a runtime; no price when none is known)."""
         if self.live_calls is None:
             return ""
-        cost = f"${self.cost_usd or 0.0:.4f}"
-        if self.unknown_cost_calls:
-            cost += f" (+{self.unknown_cost_calls} of unknown price)"
-        return f"{self.live_calls} calls, {self.cache_hits or 0} cached, {cost}"
+        price = self.price_text()
+        return f"{self.live_calls} calls, {self.cache_hits or 0} cached" + (f", {price}" if price else "")
 
 
 def _duration(seconds: float | None) -> str:
@@ -72,6 +102,15 @@ def _duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _rate_and_eta(state: ProgressState, elapsed: float) -> tuple[float, str]:
+    """Items finished per second by this run, and the time left at that rate (``"?"`` before the first)."""
+    rate = (state.done + state.failed) / max(elapsed, 1e-9)
+    left = state.total - state.finished
+    if left <= 0:
+        return rate, _duration(0)
+    return rate, _duration(left / rate if rate > 0 else None)
 
 
 class ProgressReporter(Protocol):
@@ -112,7 +151,7 @@ class PlainProgress:
     Example:
         ```python
         PlainProgress("annotate", interval=30.0)
-        # annotate: 120/200 (60%) done, 2 failed, 1.3 items/s, ETA 1m01s, 410 calls, 0 cached, $0.0210
+        # annotate: 122/200 finished: 120 done, 2 failed, 1.30 items/s, ETA 1m01s, 410 calls, 0 cached, $0.0210
         ```
     """
 
@@ -134,20 +173,8 @@ class PlainProgress:
 
     def line(self, state: ProgressState) -> str:
         """The progress line of ``state``."""
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        handled = state.done + state.failed
-        rate = handled / elapsed
-        left = state.total - state.finished
-        eta = left / rate if rate > 0 else None
-        share = state.finished / state.total if state.total else 1.0
-        parts = [
-            f"{self.description}: {state.skipped + state.done}/{state.total} ({share:.0%}) done",
-            f"{state.failed} failed",
-            f"{rate:.2f} items/s",
-            f"ETA {_duration(eta) if left else '0m00s'}",
-        ]
-        if state.skipped:
-            parts.insert(1, f"{state.skipped} from before")
+        rate, eta = _rate_and_eta(state, time.monotonic() - self._started)
+        parts = [f"{self.description}: {state.counts_text()}", f"{rate:.2f} items/s", f"ETA {eta}"]
         calls = state.calls_text()
         if calls:
             parts.append(calls)
@@ -174,8 +201,65 @@ class PlainProgress:
             self._write(self.line(self._state))
 
 
+def _clip(text: str, width: int) -> str:
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(width - 1, 0)) + "…" if width > 0 else ""
+
+
+def fit_line(width: int, description: str, required: list[str], optional: list[str]) -> tuple[str, int, list[str]]:
+    """Lay out one progress line in ``width`` columns: ``(description, bar width, optional parts kept)``.
+
+    ``required`` parts (counts, ETA, failures) are always kept. The bar gets what is left, at least
+    :data:`MIN_BAR` columns: to make room, ``optional`` parts are dropped from the last (the last one left is
+    clipped instead when :data:`MIN_CLIPPED` columns remain for it), then the description is shortened; a bar
+    that still does not fit is left out (width 0). Parts are separated by one space.
+
+    Example:
+        ```python
+        fit_line(80, "judge", ["3/5", "ETA 0m10s"], ["41 calls, 9 cached", "0.50/s"])
+        # ("judge", 34, ["41 calls, 9 cached", "0.50/s"])
+        ```
+    """
+    from rich.cells import cell_len
+
+    shown = [part for part in required if part]
+    extras = [part for part in optional if part]
+    text = _clip(description, MAX_DESCRIPTION)
+
+    def left(desc: str, kept: list[str]) -> int:  # columns left for the bar and its separator
+        parts = [desc, *shown, *kept]
+        return width - sum(cell_len(part) for part in parts) - (len(parts) - 1) - 1
+
+    while extras and left(text, extras) < MIN_BAR:
+        room = left(text, extras[:-1]) - MIN_BAR - 1  # columns the last optional part could have
+        if room >= MIN_CLIPPED:
+            extras[-1] = _clip(extras[-1], room)
+            break
+        extras.pop()
+    if left(text, extras) < MIN_BAR:
+        text = _clip(text, max(cell_len(text) - (MIN_BAR - left(text, extras)), 10))
+    bar = left(text, extras)
+    if bar < MIN_BAR:  # no room for a bar: the description takes what the required parts leave
+        bar = 0
+        text = _clip(_clip(description, MAX_DESCRIPTION), left("", extras) + 1)
+    return text, bar, extras
+
+
+class _Line:
+    """The rich renderable of one reporter: laid out anew for the width it is given."""
+
+    def __init__(self, reporter: RichProgress) -> None:
+        self.reporter = reporter
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield self.reporter.renderable(options.max_width)
+
+
 class RichProgress:
-    """A rich progress bar on stderr: done/total, rate, ETA, failures, calls and cost.
+    """A live line on stderr that fits the terminal: description, bar, finished/total, ETA, failures, calls.
 
     Example:
         ```python
@@ -183,52 +267,54 @@ class RichProgress:
         ```
     """
 
-    def __init__(self, description: str, *, console: object | None = None) -> None:
+    def __init__(self, description: str, *, console: Any | None = None) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.live import Live
 
         self.description = description
         self.console = console if console is not None else Console(stderr=True)
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("[red]{task.fields[failed]}[/red]"),
-            TextColumn("{task.fields[calls]}"),
-            console=self.console,
-            transient=False,
-            refresh_per_second=4,
-        )
-        self._task: int | None = None
+        self._live = Live(_Line(self), console=self.console, refresh_per_second=4, transient=False)
+        self._state = ProgressState(total=0)
         self._started = 0.0
 
-    def _fields(self, state: ProgressState) -> dict[str, str]:
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        rate = (state.done + state.failed) / elapsed
-        return {
-            "rate": f"{rate:.2f}/s",
-            "failed": f"{state.failed} failed" if state.failed else "",
-            "calls": state.calls_text(),
-        }
+    def renderable(self, width: int) -> Any:
+        """The line for ``width`` columns (a rich renderable)."""
+        from rich.progress_bar import ProgressBar
+        from rich.table import Column, Table
+        from rich.text import Text
+
+        state = self._state
+        rate, eta = _rate_and_eta(state, time.monotonic() - self._started)
+        failed = f"{state.failed} failed" if state.failed else ""
+        required = [f"{state.finished}/{state.total}", f"ETA {eta}", failed]
+        description, bar, extras = fit_line(width, self.description, required,
+                                            [state.calls_text(), f"{rate:.2f}/s"])
+        cells: list[Any] = [Text(description, style="bold")]
+        if bar:
+            cells.append(ProgressBar(total=max(state.total, 1), completed=state.finished, width=bar))
+        cells += [Text(required[0]), Text(required[1], style="cyan")]
+        if failed:
+            cells.append(Text(failed, style="red"))
+        cells += [Text(extra, style="dim") for extra in extras]
+        widths = [bar if index == 1 and bar else None for index in range(len(cells))]
+        grid = Table.grid(*(Column(no_wrap=True, width=w) for w in widths), padding=(0, 1))
+        grid.add_row(*cells)
+        return grid
 
     def start(self, state: ProgressState) -> None:  # noqa: D102
         self._started = time.monotonic()
-        self._progress.start()
-        self._task = self._progress.add_task(self.description, total=state.total, completed=state.finished,
-                                             **self._fields(state))
+        self._state = state
+        self._live.start()
 
     def update(self, state: ProgressState) -> None:  # noqa: D102
-        if self._task is not None:
-            self._progress.update(self._task, completed=state.finished, **self._fields(state))
+        self._state = state
 
     def message(self, text: str) -> None:  # noqa: D102
-        self._progress.console.print(text, markup=False, highlight=False)
+        self._live.console.print(text, markup=False, highlight=False)
 
     def stop(self) -> None:  # noqa: D102
-        self._progress.stop()
+        self._live.refresh()
+        self._live.stop()
 
 
 def make_progress(description: str, mode: ProgressMode = "auto", *, stream: IO[str] | None = None,
