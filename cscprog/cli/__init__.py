@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 
 from cscprog.cli.app import app, run
+from cscprog.cli.logs import quiet_library_bars
 
 __all__ = ["app", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cscprog`` console script."""
-    return run(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    quiet_library_bars(args)
+    return run(args)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
+from typing import Any
 
 import typer
 
+from cscprog.cli.helptext import tidy_help
+from cscprog.cli.logs import configure_logging
 from cscprog.errors import CscprogError
 from cscprog.redaction import RedactingFilter, redact_text, secret_values
 
@@ -26,7 +28,9 @@ COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", 
 
 @app.callback()
 def _global(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
+                                help="More log lines on stderr: -v adds cscprog's details and the warnings of DSPy "
+                                     "and litellm (e.g. truncated LM responses); -vv adds everything (debugging)."),
     cache_mode: str | None = typer.Option(
         None, "--cache-mode",
         help="readwrite, replay (a cache miss is an error: verify a published run offline), off or refresh, for "
@@ -34,8 +38,7 @@ def _global(
     ),
 ) -> None:
     """Customer-support conversations with LLMs: datasets, synthesis, evaluation and compiled programs."""
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose)
     for handler in logging.getLogger().handlers:  # no key or URL credential reaches a log line
         if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
             handler.addFilter(RedactingFilter(secret_values()))
@@ -57,14 +60,25 @@ def _load_commands() -> None:
                 raise
 
 
+def cli_command() -> Any:
+    """The click command behind :data:`app`: every command module loaded, every help text tidied.
+
+    Example:
+        ```python
+        cli_command().main(["demo", "--help"], prog_name="cscprog", standalone_mode=False)
+        ```
+    """
+    _load_commands()
+    return tidy_help(typer.main.get_command(app))
+
+
 def run(argv: list[str]) -> int:
     """Run the CLI on ``argv`` and return the exit status (2 for bad input, with one line on stderr).
 
     typer (0.29+) parses with its own copy of click, so its usage errors, ``Exit`` and ``Abort`` are handled by
     its standalone mode; errors cscprog raises on bad input become status 2 and one line, never a traceback.
     """
-    _load_commands()
-    command = typer.main.get_command(app)
+    command = cli_command()
     try:
         command.main(args=argv, prog_name="cscprog", standalone_mode=True)
     except SystemExit as exit_:

@@ -86,7 +86,8 @@ def rewrite_command(
                    inputs={"raw": str(raw), "dialogues": len(dialogues), "format": output_format, "screen": screen,
                            "judge": judge, "language": language, "taxonomy": tax.name},
                    side_outputs={"dropped": dropped_path}, progress=progress, json_summary=as_json,
-                   loaded_config=loaded_config, context=ctx, engine=engine)
+                   loaded_config=loaded_config, context=ctx, engine=engine,
+                   roles=("rewriter", "judge") if judge else ("rewriter",))
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)
 
 
@@ -132,5 +133,6 @@ def annotate_command(
     spec = RunSpec(name="annotate", output=output, config=config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(dialogues), "format": output_format,
                            "only_missing": only_missing, "rationale": rationale, "taxonomy": tax.name},
-                   progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx, engine=engine)
+                   progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx, engine=engine,
+                   roles=("classifier",))
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)

@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from rich.table import Table
 from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
 from cscprog.cli.data import load_for_cli
+from cscprog.cli.logs import LogStream
 from cscprog.cli.runs import (
     ConcurrencyOption,
     EngineOption,
@@ -34,6 +34,7 @@ from cscprog.cli.runs import (
 )
 from cscprog.errors import ConfigError
 from cscprog.framework import Taxonomy
+from cscprog.lm.preflight import check_setup
 
 _HEADLINE = (("B-2", "bleu2"), ("B-4", "bleu4"), ("R-L", "rouge_l"), ("BS*", "semantic"), ("ACC", "accuracy"),
              ("macro-F1", "macro_f1"), ("Dist-1", "distinct1"), ("Dist-2", "distinct2"))
@@ -103,13 +104,14 @@ def evaluate_command(
     check_choice(context, CONTEXTS, "--context")
     check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    check_setup(loaded_config, ("responder",))
     dialogues = load_for_cli(data, config, taxonomy, False, False).dialogues
     target = output or _default_output(data, context)
     chosen_engine = run_engine(engine, loaded_config)
     runtime = Runtime(loaded_config)
     try:
-        # stdout carries only our output (one JSON object with --json); DSPy optimizers print progress
-        with runtime.activate(), contextlib.redirect_stdout(sys.stderr):
+        # stdout carries only our output (one JSON object with --json); DSPy's prints go to the log (-vv)
+        with runtime.activate(), contextlib.redirect_stdout(LogStream("dspy")):
             generator, program_manifest = _load_program(program, tax, taxonomy is not None)
             outcome = evaluate(generator, dialogues, out_dir=target, context=context, limit=limit,
                                concurrency=concurrency, resume=resume, plots=plots,
@@ -205,6 +207,7 @@ def compile_command(
     check_choice(optimizer, tuple(RECIPES), "--optimizer")
     check_choice(budget, BUDGETS, "--budget")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    check_setup(loaded_config, ("responder",) if optimizer == "bootstrap" else ("responder", "reflection"))
     train_set = training_examples(sample_dialogues(load_for_cli(train, config, taxonomy, False, False).dialogues,
                                                    train_limit))
     dev_set = training_examples(sample_dialogues(load_for_cli(dev, config, taxonomy, False, False).dialogues,
@@ -215,7 +218,7 @@ def compile_command(
     started = time.monotonic()
     runtime = Runtime(loaded_config)
     try:
-        with runtime.activate(), contextlib.redirect_stdout(sys.stderr):
+        with runtime.activate(), contextlib.redirect_stdout(LogStream("dspy")):
             result = compile_program(ResponseGenerator(tax), train_set, dev_set, recipe=optimizer, budget=budget,
                                      weights=_parse_weights(weights), num_threads=concurrency, seed=chosen_seed)
             saved = save_compiled(output, result, runtime, inputs=inputs)

@@ -144,5 +144,5 @@ def respond_command(
                            "program": str(program) if program else None, "gold_strategy": gold_strategy,
                            "taxonomy": tax.name},
                    id_field="dialogue_id", many_records=True, progress=progress, json_summary=as_json,
-                   loaded_config=loaded_config, context=ctx, engine=engine)
+                   loaded_config=loaded_config, context=ctx, engine=engine, roles=("responder",))
     execute(spec, items=[(d.id, d) for d in usable], work=work)

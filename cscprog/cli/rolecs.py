@@ -38,6 +38,9 @@ from cscprog.data import Dialogue, Profile, read_profiles
 from cscprog.errors import DataError
 from cscprog.runs import Routed
 
+SYNTHESIS_ROLES = ("planner", "supporter_assistant", "supporter", "customer_assistant", "customer")
+"""The roles one role-play dialogue calls (the judge too with --filter)."""
+
 
 def read_topics(path: Path) -> list[str]:
     """Topics from a text file, one a line (blank lines and ``#`` comments ignored).
@@ -102,7 +105,7 @@ def plan_for_cli(
 def synthesize_command(
     ctx: typer.Context,
     output: Path = OutputOption,
-    n: int | None = typer.Option(None, "-n", "--n", min=0,
+    n: int | None = typer.Option(None, "--count", "-n", min=0,
                                  help="Dialogues to synthesize (default: every profile x topic)."),
     profiles_path: Path | None = typer.Option(None, "--profiles",
                                               help="Profiles JSONL/JSON (structured or descriptions); default: "
@@ -161,7 +164,7 @@ def synthesize_command(
                            "hard_flow_guard": hard_flow_guard, "language": language, "format": output_format,
                            "taxonomy": tax.name},
                    side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx,
-                   engine=engine)
+                   engine=engine, roles=SYNTHESIS_ROLES + (("judge",) if filter_ else ()))
     execute(spec, items=[(dialogue_id, (dialogue_id, profile, topic)) for dialogue_id, profile, topic in plan],
             work=work)
 
@@ -206,5 +209,5 @@ def judge_command(
                    inputs={"data": str(data), "dialogues": len(dialogues), "keep_only_passing": keep_only_passing,
                            "format": output_format, "taxonomy": tax.name},
                    side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx,
-                   engine=engine)
+                   engine=engine, roles=("judge",))
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)

@@ -30,6 +30,7 @@ from cscprog.data import Dialogue
 from cscprog.data.io import released_record
 from cscprog.errors import CscprogError
 from cscprog.framework import Taxonomy
+from cscprog.lm.preflight import check_setup
 from cscprog.lm.runtime import Runtime
 from cscprog.runs import Runner, make_progress
 from cscprog.runs.engine import ExecutionEngine
@@ -183,6 +184,7 @@ class RunSpec:
         loaded_config: The configuration when the command already loaded it.
         context: The command's ``typer.Context`` (to record the command line and the resume command).
         engine: ``--engine`` (``local`` or ``ray``), or None for the config's ``[run] engine``.
+        roles: The LM roles the work calls, checked before the run (:func:`cscprog.lm.preflight.check_setup`).
     """
 
     name: str
@@ -199,6 +201,7 @@ class RunSpec:
     loaded_config: Config | None = None
     context: Any = None
     engine: str | None = None
+    roles: tuple[str, ...] = ()
 
 
 def _echo(text: str) -> None:
@@ -217,10 +220,11 @@ def execute(spec: RunSpec, *, items: Iterable[tuple[str, Any]], work: Callable[[
 
     Raises:
         typer.Exit: with status 1 or 130 when the run did not finish everything.
-        CscprogError: bad input (the CLI's status 2).
+        CscprogError: bad input or a setup that cannot serve ``spec.roles`` (the CLI's status 2), before any call.
     """
     check_choice(spec.progress, PROGRESS_MODES, "--progress")
     config = spec.loaded_config if spec.loaded_config is not None else load_config(spec.config)
+    check_setup(config, spec.roles)
     concurrency = spec.concurrency if spec.concurrency is not None else config.run.concurrency
     ctx = spec.context
     command = command_line(ctx) if ctx is not None else f"cscprog {spec.name}"
