@@ -112,9 +112,9 @@ def test_every_stage_produces_its_outputs_and_a_second_run_replays_from_the_cach
     # 4. four evaluations on the same positions: 2 test dialogues x 2 supporter turns
     assert set(result.evaluation.results) == {(p, c) for p in PROGRAMS for c in CONTEXTS}
     assert {scores["n"] for scores in result.evaluation.results.values()} == {4}
-    for (_, context), folder in result.evaluation.dirs.items():
+    for folder in result.evaluation.dirs.values():
         assert (folder / "predictions.jsonl").is_file() and (folder / "report.md").is_file()
-        assert (folder / "strategy_distribution.png").is_file() == (context == "reference")
+        assert (folder / "strategy_distribution.png").is_file() and (folder / "confusion_matrix.png").is_file()
     base = result.evaluation.results[("base", "reference")]["accuracy"]
     assert result.evaluation.results[("compiled", "reference")]["accuracy"] > base
 
@@ -126,7 +126,11 @@ def test_every_stage_produces_its_outputs_and_a_second_run_replays_from_the_cach
     assert "| Model | B-2 | B-4 | R-L | BS | BR | ACC | turns | failures |" in report
     assert "GPT-4o (paper)" in report and "compiled (this run)" in report and "base (this run)" in report
     assert "min_pairs" in report and 'model = "openai/gpt-4o-mini"' in report and "api_key_env" in report
-    assert "](eval/base-reference/strategy_distribution.png)" in report
+    for folder in ("base-reference", "base-generated", "compiled-reference", "compiled-generated"):
+        assert f"](eval/{folder}/confusion_matrix.png)" in report, folder
+    assert "### Plots: compiled program, generated context" in report
+    assert "[manifest.json](manifest.json)" in report and '"cscprog_version"' not in report  # linked, not pasted
+    assert "cscprog cache stats --dir" in report and "Read this first" not in report
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"] == "cscprog demo" and manifest["inputs"]["plan"]["synthesize"] == 2
     first_records = (out / "rolecs" / "synthesized.jsonl").read_bytes()
@@ -161,13 +165,16 @@ def test_unusable_model_output_is_recorded_and_the_demo_still_completes(tmp_path
     finally:
         runtime.close()
     assert result.completed and result.exit_status == 0
-    rewrite = next(row["decision"] for row in result.csconv.decisions if row["id"] == "raw-001")
-    assert (rewrite["stage"], rewrite["rule"]) == ("rewrite", "generation_failure")
+    # a rewrite with no usable output is a failed item, as `cscprog rewrite` and the progress bar count it
+    rewrite = next(row for row in result.csconv.decisions if row["id"] == "raw-001")
+    assert "failure" in rewrite and rewrite["failure"]["reason"].startswith("rewrite:")
+    assert result.csconv.runs[0].result.failed == 1 and result.csconv.runs[0].result.done == 2
     assert result.rolecs.dialogues == [] and len(result.rolecs.runs[0].failures) == 1
     assert result.compiled.train_sources["synthesized_dialogues"] == 0
     assert result.item_failures == 2
     report = result.report.read_text()
-    assert "2 item failure(s)" in report and "generation_failure" in report and "synthesis failed for" in report
+    assert "rewrite: 1 of 3 items failed; synthesize: 1 of 1 items failed" in report
+    assert "synthesis failed for" in report
 
 
 def test_the_cli_runs_the_demo_against_an_openai_compatible_server(tmp_path, capsys):
@@ -180,14 +187,16 @@ def test_the_cli_runs_the_demo_against_an_openai_compatible_server(tmp_path, cap
         assert status == 0, captured.err
         assert server.count > 0
         assert f"Report: {tmp_path / 'out' / 'report.md'}" in captured.out
-        assert 'model = "openai/gpt-4o-mini"' in captured.out and "demo: rewrite" in captured.err
+        assert 'model = "openai/gpt-4o-mini"' in captured.out and "demo: 1/9 rewrite" in captured.err
+        assert "cscprog cache stats --dir" in captured.out
         calls = server.count
         assert main(["demo", "-o", str(tmp_path / "out"), "--config", str(config), "--progress", "off"]) == 0
         assert server.count == calls  # the second run is served by the cache
         assert "0 live LM calls" in capsys.readouterr().out
 
 
-def test_bad_input_exits_2(tmp_path, capsys):
+def test_bad_input_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")  # the setup check passes; the output path is bad
     assert main(["demo", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "config file not found" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")

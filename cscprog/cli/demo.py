@@ -11,13 +11,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import typer
 
 from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, console
+from cscprog.cli.logs import LogStream
 from cscprog.cli.runs import PROGRESS_MODES, ProgressOption, check_choice
 
 
@@ -37,29 +37,35 @@ def demo_command(
     """
     from cscprog.config import load_config
     from cscprog.demo import demo_config, provider_snippet, run_demo
+    from cscprog.demo.stages import ROLES_USED
+    from cscprog.lm.preflight import check_setup
     from cscprog.lm.runtime import Runtime
     from cscprog.runs import make_progress
 
     check_choice(progress, PROGRESS_MODES, "--progress")
     err = console(stderr=True)
     loaded = load_config(config)
+    check_setup(loaded, ROLES_USED)  # before the embedded model's weights are looked for or any call is made
     prepared, notes = demo_config(loaded, output, fresh=fresh)
     for note in notes:
         err.print(f"demo: {note}", markup=False, highlight=False)
     runtime = Runtime(prepared)
     try:
-        # DSPy's optimizers print to stdout; keep stdout for the summary below
-        with contextlib.redirect_stdout(sys.stderr):
+        # DSPy's optimizers print to stdout: their lines go to the log (-vv shows them), stdout keeps the summary
+        with contextlib.redirect_stdout(LogStream("dspy")):
             result = run_demo(output, runtime, notes=notes,
                               progress=lambda stage: make_progress(f"demo: {stage}", progress))  # type: ignore[arg-type]
     finally:
         runtime.close()
     total = result.usage.get("total", {})
     out = console()
-    out.print(f"Report: {result.report}")
+    out.print(f"Report: {result.report}", markup=False, highlight=False)
     out.print(f"{total.get('live_calls', 0)} live LM calls, {total.get('cache_hits', 0)} from the cache, "
-              f"{result.duration_s:.1f} s; {result.item_failures} item failure(s)"
-              + (" (listed in the report)" if result.item_failures else ""))
+              f"{result.duration_s:.1f} s. Failures: {result.failures_text()}"
+              + (" (listed in the report)" if result.item_failures else ""), markup=False, highlight=False)
+    cache_dir = prepared.cache.path
+    out.print(f"Response cache: {cache_dir} (inspect it: cscprog cache stats --dir {cache_dir})", markup=False,
+              highlight=False)
     if result.stopped:
         out.print(f"Stopped early: {result.stopped}")
     out.print("\nTo run the same pipeline on a hosted model, put this in cscprog.toml (or pass --config FILE):\n")

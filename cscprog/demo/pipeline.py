@@ -16,7 +16,7 @@ Example:
         result = run_demo("cscprog-demo", runtime, progress=lambda stage: make_progress(stage))
     finally:
         runtime.close()
-    print(result.report, result.item_failures)
+    print(result.report, result.failures_text())
     ```
 """
 

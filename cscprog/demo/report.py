@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from cscprog.demo.findings import demo_findings
 from cscprog.demo.plan import provider_snippet
 from cscprog.demo.stages import CONTEXTS, PROGRAMS, RECIPE
 from cscprog.evaluation.report import _OUR_KEYS, COLUMNS, DASH, PAPER_ROWS, _num, _table
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
 __all__ = ["render_demo_report"]
 
 _REASON_CHARS = 180
+_READING = ("How to read this: B-2/B-4 are BLEU-2/4 and R-L is ROUGE-L of the reply against the gold reply; BS* is "
+            "a BERTScore-style similarity from greedy matching on static word embeddings (wordllama), not the "
+            "paper's BERTScore, hence the star; BR (BLEURT) is not computed (dash); ACC is strategy accuracy. "
+            "Reference context gives the program the gold dialogue up to each supporter turn; generated context "
+            "replaces the earlier supporter turns with the program's own replies (customer turns stay gold), as the "
+            "paper's second setting. A position is one supporter turn scored, the unit of the turns and failures "
+            "columns.")
 _USAGE_COLUMNS = (("live calls", "live_calls"), ("cache hits", "cache_hits"), ("prompt tokens", "prompt_tokens"),
                   ("completion tokens", "completion_tokens"), ("saved tokens", "saved_total_tokens"),
                   ("parse retries", "parse_retries"), ("invalid retries", "invalid_retries"),
@@ -41,19 +49,22 @@ def _header(result: DemoResult, manifest: dict[str, Any]) -> list[str]:
     roles = manifest.get("roles") or {}
     models = sorted({str(info.get("model")) for info in roles.values() if isinstance(info, dict)})
     status = ("every stage ran" if result.completed else f"**stopped early**: {result.stopped}")
-    failures = result.item_failures
+    failures = result.failures_text()
     lines = ["# cscprog demo", "",
              "The whole method on the packaged samples: CSConv-style rewriting and annotation, RoleCS-style "
              "role-play synthesis with a judge, a compiled response generator, and the paper's evaluation of base "
              "vs compiled in reference and generated context.", "",
-             f"- Status: {status}; {failures} item failure(s) "
-             + ("(unusable LM output after the retries, recorded below; a small local model fails often)"
-                if failures else "(none)"),
+             f"- Status: {status}. Failures (no usable LM output after the retries, recorded below): {failures}",
              f"- Model(s): {', '.join(f'`{m}`' for m in models) or 'see the manifest'}; seed "
              f"{manifest.get('seed')}; wall time {result.duration_s:.1f} s ("
              + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.seconds.items()) + ")",
              f"- Plan: `{json.dumps(result.plan.to_json())}`"]
     lines += [f"- {note}" for note in result.notes]
+    findings = demo_findings(result)
+    if findings:
+        lines += ["", "## Read this first", "",
+                  "These outputs are degenerate or worse than their baseline; the tables below present them as they "
+                  "are.", "", *(f"- **Warning:** {finding}" for finding in findings)]
     return lines + [""]
 
 
@@ -174,16 +185,20 @@ def _evaluation(result: DemoResult) -> list[str]:
                 rows.append(_score_row(f"**{model}, {program} (this run)**", scores))
         lines += [f"### {context.capitalize()} context", "", *_table(["Model", *COLUMNS, "turns", "failures"], rows),
                   ""]
-    lines += ["BS*: greedy embedding matching on static word embeddings, not the paper's BERTScore; BR (BLEURT) is "
-              "not computed. Full reports: " + ", ".join(
+    lines += [_READING, "", "Full reports: " + ", ".join(
                   f"[{p}-{c}]({outcome.dirs[(p, c)].relative_to(result.out_dir)}/report.md)"
                   for p in PROGRAMS for c in CONTEXTS if (p, c) in outcome.dirs), ""]
-    plots = []
     for program in PROGRAMS:
-        folder = outcome.dirs.get((program, "reference"))
-        for name in (outcome.results.get((program, "reference")) or {}).get("plots", [])[:2]:
-            plots.append(f"![{program}: {name}]({folder.relative_to(result.out_dir)}/{name})")
-    return lines + (["### Plots (reference context)", "", *plots, ""] if plots else [])
+        for context in CONTEXTS:
+            folder = outcome.dirs.get((program, context))
+            names = (outcome.results.get((program, context)) or {}).get("plots", [])
+            if folder is None or not names:
+                continue
+            lines += [f"### Plots: {program} program, {context} context", ""]
+            lines += [f"![{program} program, {context} context: {name}]({folder.relative_to(result.out_dir)}/{name})"
+                      for name in names]
+            lines.append("")
+    return lines
 
 
 def _usage(result: DemoResult, manifest: dict[str, Any]) -> list[str]:
@@ -196,7 +211,10 @@ def _usage(result: DemoResult, manifest: dict[str, Any]) -> list[str]:
             f"{total.get('live_calls', 0)} live LM call(s) and {total.get('cache_hits', 0)} served from the response "
             f"cache `{cache.get('dir')}` (mode {cache.get('mode')}: {cache.get('hits')} hits, {cache.get('misses')} "
             f"misses, {cache.get('stores')} stored this run). With the same seed and cache, a second run replays "
-            "every call.", "",
+            "every call. A first run shows hits too: a call the demo makes twice with the same prompt (the first "
+            "supporter turn has the same history in reference and generated context; the compile scores the base "
+            "program on dev) is made once. Inspect this cache with "
+            f"`cscprog cache stats --dir {cache.get('dir')}`.", "",
             *_table(["role", *(name for name, _ in _USAGE_COLUMNS)], rows), ""]
 
 
@@ -213,6 +231,8 @@ def render_demo_report(result: DemoResult, manifest: dict[str, Any], taxonomy: T
     lines += ["## Run it on a real provider", "",
               "The same pipeline runs on any provider: put this in `cscprog.toml` (or pass `--config FILE`), set the "
               "variable, and run `cscprog demo` again.", "", "```toml", provider_snippet().rstrip(), "```", "",
-              f"## Manifest ([manifest.json](manifest.json), taxonomy `{taxonomy.name}`)", "", "<details>", "",
-              "```json", json.dumps(manifest, indent=2, ensure_ascii=False, default=str), "```", "", "</details>", ""]
+              "## Manifest", "",
+              f"Everything that ran, with which settings, versions and seeds: [manifest.json](manifest.json) "
+              f"(taxonomy `{taxonomy.name}`, {len(manifest.get('roles') or {})} role(s)); each stage's output has its "
+              "own `*.manifest.json` beside it.", ""]
     return "\n".join(lines)

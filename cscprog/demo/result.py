@@ -3,7 +3,7 @@
 Example:
     ```python
     result = run_demo("cscprog-demo", runtime)
-    print(result.completed, result.item_failures, result.exit_status)
+    print(result.completed, result.failures_text(), result.exit_status)
     ```
 """
 
@@ -52,25 +52,45 @@ class DemoResult:
 
     @property
     def completed(self) -> bool:
-        """True when every stage ran (items may still have failed: see :attr:`item_failures`)."""
+        """True when every stage ran (items may still have failed: see :meth:`failures`)."""
         return self.stopped is None and self.evaluation is not None
+
+    def failures(self) -> list[tuple[str, int, int, str]]:
+        """``(stage, failed, out of, unit)`` for every stage that ran, in the words of the progress bars.
+
+        Runner stages count items exactly as their bars and summaries do (failed: no usable LM output after the
+        retries, in the stage's failures file). Stages that score turns count them: supporter turns the classifier
+        left unlabelled inside annotated items, dev positions of the compile (base and compiled), test positions
+        of each evaluation.
+        """
+        rows: list[tuple[str, int, int, str]] = []
+        for outcome in (self.csconv, self.rolecs):
+            for run in getattr(outcome, "runs", []):
+                rows.append((run.name, run.result.failed, run.result.total, "items"))
+        if self.csconv is not None and self.csconv.annotations:
+            turns = sum(len(row["turns"]) for row in self.csconv.annotations)
+            unlabelled = sum(len(row.get("failures") or []) for row in self.csconv.annotations)
+            rows.append(("annotate", unlabelled, turns, "supporter turns"))
+        if self.compiled is not None:
+            before, after = self.compiled.result.before, self.compiled.result.after
+            rows.append(("compile", before["failures"] + after["failures"], before["n"] + after["n"],
+                         "dev positions"))
+        if self.evaluation is not None:
+            for (program, context), scores in self.evaluation.results.items():
+                rows.append((f"evaluate {program} ({context})", scores.get("failures", 0), scores.get("n", 0),
+                             "test positions"))
+        return rows
 
     @property
     def item_failures(self) -> int:
-        """Items whose LM output stayed unusable: run items, rewrites, classified turns, dev and test positions."""
-        count = 0
-        for outcome in (self.csconv, self.rolecs):
-            for run in getattr(outcome, "runs", []):
-                count += len(run.failures)
-        if self.csconv is not None:
-            count += sum(1 for row in self.csconv.decisions
-                         if (row.get("decision") or {}).get("rule") == "generation_failure")
-            count += sum(len(row.get("failures") or []) for row in self.csconv.annotations)
-        if self.compiled is not None:
-            count += self.compiled.result.before["failures"] + self.compiled.result.after["failures"]
-        if self.evaluation is not None:
-            count += sum(result.get("failures", 0) for result in self.evaluation.results.values())
-        return count
+        """Failed items of the runner stages (what their progress bars and summaries call failed)."""
+        return sum(failed for _, failed, _, unit in self.failures() if unit == "items")
+
+    def failures_text(self) -> str:
+        """``"rewrite: 1 of 3 items failed; compile: 2 of 14 dev positions failed"``, or ``"none"``."""
+        parts = [f"{stage}: {failed} of {total} {unit} failed" for stage, failed, total, unit in self.failures()
+                 if failed]
+        return "; ".join(parts) if parts else "none"
 
     @property
     def exit_status(self) -> int:

@@ -34,11 +34,11 @@ from cscprog.demo.plan import DemoPlan, held_out_splits, truncate
 from cscprog.errors import CscprogError
 from cscprog.framework import Taxonomy
 from cscprog.lm.runtime import Runtime
-from cscprog.runs import FailureLog, NoProgress, ProgressReporter, Runner, RunResult
+from cscprog.runs import FailureLog, ItemError, NoProgress, ProgressReporter, Runner, RunResult
 
-__all__ = ["COMPILE_OVERRIDES", "CONTEXTS", "PROGRAMS", "ROLES_USED", "CompileOutcome", "CsconvOutcome", "DemoContext",
-           "DemoStopped", "EvaluateOutcome", "RolecsOutcome", "StageRun", "compile_stage", "csconv_stage",
-           "evaluate_stage", "rolecs_stage"]
+__all__ = ["COMPILE_OVERRIDES", "CONTEXTS", "PROGRAMS", "ROLES_USED", "STAGES", "CompileOutcome", "CsconvOutcome",
+           "DemoContext", "DemoStopped", "EvaluateOutcome", "RolecsOutcome", "StageRun", "compile_stage",
+           "csconv_stage", "evaluate_stage", "rolecs_stage"]
 
 COMMAND = "cscprog demo"
 RECIPE, BUDGET = "bootstrap", "light"
@@ -47,6 +47,9 @@ COMPILE_OVERRIDES = {"max_bootstrapped_demos": 0}
 style), so the compile itself makes no LM call and the change it makes is the demos alone."""
 CONTEXTS = ("reference", "generated")
 PROGRAMS = ("base", "compiled")
+STAGES = ("rewrite", "annotate", "synthesize", "judge", "compile", *(f"evaluate {program} ({context})"
+                                                                     for program in PROGRAMS for context in CONTEXTS))
+"""The demo's steps in order, as numbered on the progress display (``3/9 synthesize``)."""
 ROLES_USED = ("rewriter", "judge", "classifier", "planner", "supporter_assistant", "supporter",
               "customer_assistant", "customer", "responder", "reflection")
 """Every role whose LM the demo builds (``reflection``: the compile asks for its prompt LM even when unused)."""
@@ -76,8 +79,11 @@ class DemoContext:
     concurrency: int = 1
 
     def reporter(self, stage: str) -> ProgressReporter:
-        """A fresh progress reporter for ``stage`` (nothing when the demo runs without a display)."""
-        return self.progress(stage) if self.progress is not None else NoProgress()
+        """A fresh progress reporter for ``stage``, numbered ``k/n`` by :data:`STAGES` (nothing without a display)."""
+        if self.progress is None:
+            return NoProgress()
+        number = f"{STAGES.index(stage) + 1}/{len(STAGES)} " if stage in STAGES else ""
+        return self.progress(number + stage)
 
     @property
     def seed(self) -> int:
@@ -155,7 +161,7 @@ class CsconvOutcome:
 def csconv_stage(ctx: DemoContext) -> CsconvOutcome:
     """Rewrite the plan's raw samples and re-annotate the first supporter turns of every rewrite produced."""
     from cscprog.agents.classifier import StrategyClassifier
-    from cscprog.csconv.rewriter import Rewriter
+    from cscprog.csconv.rewriter import GENERATION_FAILURE, Rewriter
     from cscprog.samples import load_sample
 
     plan = ctx.plan
@@ -169,6 +175,10 @@ def csconv_stage(ctx: DemoContext) -> CsconvOutcome:
 
     def rewrite_one(dialogue: Dialogue) -> dict[str, Any]:
         result = rewriter(dialogue=dialogue)
+        decision = result.decision
+        if decision.rule == GENERATION_FAILURE:  # a failed item, as `cscprog rewrite` counts it, not a drop
+            raise ItemError(f"{decision.stage}: {decision.reason}", role="judge" if decision.stage == "judge"
+                            else "rewriter", raw_text=decision.details.get("raw_text"))
         return {"id": dialogue.id, "domain": dialogue.domain, "decision": result.decision.to_json(),
                 "screen": result.screen, "judge": result.judge,
                 "candidate": result.candidate.to_json() if result.candidate is not None else None,
@@ -338,8 +348,7 @@ def evaluate_stage(ctx: DemoContext, compiled: CompileOutcome) -> EvaluateOutcom
             target = ctx.out_dir / "eval" / f"{name}-{context}"
             outcome = evaluate(program, test, out_dir=target, context=context, concurrency=ctx.concurrency,
                                progress=ctx.reporter(f"evaluate {name} ({context})"), data_source=source,
-                               program_manifest=manifest, command=COMMAND, semantic=semantic,
-                               plots=context == "reference")  # the report shows the reference plots
+                               program_manifest=manifest, command=COMMAND, semantic=semantic)
             if outcome.exit_status == 130:
                 raise DemoStopped(f"evaluate {name} ({context})", "interrupted", True)
             run = outcome.result.get("run") or {}

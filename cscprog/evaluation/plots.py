@@ -4,7 +4,8 @@
   side by side (the layout of the paper's Figure 3, which shows how often each strategy occurs); failed
   predictions are a separate bar on the predicted side.
 * ``confusion_matrix.png``: rows are gold strategies, columns predicted ones (taxonomy order, abbreviations),
-  each row normalized to 100% and annotated with its counts; a last ``fail`` column holds failed predictions.
+  each row normalized to 100% (the colour), each cell annotated with that share and its count; a last ``fail``
+  column holds failed predictions.
 * ``per_strategy_accuracy.png``: accuracy (recall) per gold strategy, with the number of turns.
 
 Plots are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas (no pyplot, no global
@@ -27,7 +28,7 @@ from typing import Any
 
 from cscprog.framework import Taxonomy
 
-__all__ = ["PLOT_FILES", "confusion_plot", "distribution_plot", "per_strategy_plot", "write_plots"]
+__all__ = ["PLOT_FILES", "confusion_plot", "distribution_plot", "per_strategy_plot", "plot_label", "write_plots"]
 
 PLOT_FILES = ("strategy_distribution.png", "confusion_matrix.png", "per_strategy_accuracy.png")
 """The files :func:`write_plots` writes, in order."""
@@ -50,7 +51,24 @@ def save_figure(figure: Any, path: Path) -> Path:
     return path
 
 
-def distribution_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, path: Path) -> Path:
+def _titled(title: str, label: str) -> str:
+    return f"{title}\n{label}" if label else title
+
+
+def plot_label(result: dict[str, Any]) -> str:
+    """Which program in which context a result is about: ``"compiled program, reference context"``.
+
+    Example:
+        ```python
+        plot_label({"program": None, "settings": {"context": "generated"}})   # "base program, generated context"
+        ```
+    """
+    program = "compiled program" if result.get("program") else "base program"
+    context = (result.get("settings") or {}).get("context")
+    return f"{program}, {context} context" if context else program
+
+
+def distribution_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, path: Path, label: str = "") -> Path:
     """Gold vs predicted strategy shares (percent of supporter turns) as grouped bars.
 
     Example:
@@ -71,13 +89,13 @@ def distribution_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, pat
     axes.bar([p + 0.2 for p in positions], pred_share, width=0.4, label="predicted", color="#DD8452")
     axes.set_xticks(list(positions), labels)
     axes.set_ylabel("% of supporter turns")
-    axes.set_title(f"Strategy distribution ({len(records)} supporter turns)")
+    axes.set_title(_titled(f"Strategy distribution ({len(records)} supporter turns)", label))
     axes.legend()
     return save_figure(figure, path)
 
 
-def confusion_plot(confusion: dict[str, Any], taxonomy: Taxonomy, path: Path) -> Path:
-    """The confusion matrix, row-normalized, counts in the cells, failures in a last column.
+def confusion_plot(confusion: dict[str, Any], taxonomy: Taxonomy, path: Path, label: str = "") -> Path:
+    """The confusion matrix, row-normalized: each cell shows its share of the gold row (the colour) and its count.
 
     Example:
         ```python
@@ -99,13 +117,14 @@ def confusion_plot(confusion: dict[str, Any], taxonomy: Taxonomy, path: Path) ->
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
             if value:
-                axes.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                axes.text(j, i, f"{shares[i][j]:.0f}%\n({value})", ha="center", va="center", fontsize=6,
                           color="white" if shares[i][j] > 60 else "black")
-    axes.set_title("Strategy confusion matrix")
+    axes.set_title(_titled("Strategy confusion matrix (% of the gold row, turns in brackets)", label))
     return save_figure(figure, path)
 
 
-def per_strategy_plot(per_strategy: dict[str, dict[str, Any]], taxonomy: Taxonomy, path: Path) -> Path:
+def per_strategy_plot(per_strategy: dict[str, dict[str, Any]], taxonomy: Taxonomy, path: Path,
+                      label: str = "") -> Path:
     """Accuracy per gold strategy as horizontal bars, each labelled with its turn count.
 
     Example:
@@ -127,7 +146,7 @@ def per_strategy_plot(per_strategy: dict[str, dict[str, Any]], taxonomy: Taxonom
     for bar, count in zip(bars, counts, strict=True):
         text = f"n={count}" if count else "no turns"
         axes.text(bar.get_width() + 1, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
-    axes.set_title("Strategy accuracy per gold strategy")
+    axes.set_title(_titled("Strategy accuracy per gold strategy", label))
     return save_figure(figure, path)
 
 
@@ -141,8 +160,9 @@ def write_plots(result: dict[str, Any], records: Sequence[dict[str, Any]], taxon
         ```
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    label = plot_label(result)
     return [
-        distribution_plot(records, taxonomy, out_dir / PLOT_FILES[0]),
-        confusion_plot(result["confusion"], taxonomy, out_dir / PLOT_FILES[1]),
-        per_strategy_plot(result["per_strategy"], taxonomy, out_dir / PLOT_FILES[2]),
+        distribution_plot(records, taxonomy, out_dir / PLOT_FILES[0], label),
+        confusion_plot(result["confusion"], taxonomy, out_dir / PLOT_FILES[1], label),
+        per_strategy_plot(result["per_strategy"], taxonomy, out_dir / PLOT_FILES[2], label),
     ]
