@@ -50,6 +50,24 @@ ROLES: tuple[str, ...] = (
 )
 """Every LLM role cscprog knows; each can be given its own backend under ``[roles.NAME]``."""
 
+LOCAL_MAX_TOKENS: dict[str, int] = {
+    "planner": 256,
+    "supporter_assistant": 64,
+    "supporter": 160,
+    "customer_assistant": 96,
+    "customer": 128,
+    "judge": 384,
+    "classifier": 128,
+    "responder": 160,
+    "profiler": 256,
+    "reflection": 1024,
+}
+"""Completion limits of the embedded model's roles when neither ``[lm]`` nor ``[roles.NAME]`` sets ``max_tokens``.
+
+A small local model often repeats one sentence until its limit (the engine's default is 512 tokens, about 40
+repeats of a short reply); each role gets room for what it is asked to write (a 1-2 sentence reply, a label, five
+verdicts with reasons) and no more. The rewriter, which writes whole dialogues, keeps the engine's default."""
+
 CacheMode = Literal["readwrite", "replay", "off", "refresh"]
 """How the response cache is used (see :class:`CacheSettings`)."""
 CACHE_MODES: tuple[str, ...] = get_args(CacheMode)
@@ -253,15 +271,20 @@ class Config(_Section):
     def lm_for(self, role: str) -> LMSettings:
         """The settings of one role: ``[lm]`` with ``[roles.<role>]`` laid over it.
 
+        On the embedded model a role with no ``max_tokens`` configured gets its :data:`LOCAL_MAX_TOKENS` limit.
+
         Raises:
             ConfigError: ``role`` is not one of :data:`ROLES`.
         """
         if role not in ROLES:
             raise ConfigError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
         overrides = self.roles.get(role, {})
-        if not overrides:
-            return self.lm
-        return self.lm.model_copy(update=LMSettings(**{**self.lm.model_dump(), **overrides}).model_dump())
+        settings = self.lm
+        if overrides:
+            settings = self.lm.model_copy(update=LMSettings(**{**self.lm.model_dump(), **overrides}).model_dump())
+        if settings.is_local and settings.max_tokens is None and role in LOCAL_MAX_TOKENS:
+            settings = settings.model_copy(update={"max_tokens": LOCAL_MAX_TOKENS[role]})
+        return settings
 
     def taxonomy(self) -> Taxonomy:
         """The taxonomy named by ``[framework]``, with its stage overrides applied.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cscprog.config import ROLES, load_config
+from cscprog.config import LOCAL_MAX_TOKENS, ROLES, config_from_dict, load_config
 from cscprog.errors import ConfigError
 
 FULL = """
@@ -40,7 +40,14 @@ def test_defaults_without_any_file(tmp_path, monkeypatch):
     config = load_config(environ={})
     assert config.source == "<defaults>"
     assert config.lm.is_local and config.cache.mode == "readwrite"
-    assert config.lm_for("customer") == config.lm
+    assert config.lm_for("rewriter") == config.lm
+    # the embedded model: each role gets its own completion limit unless one is configured
+    assert config.lm_for("customer") == config.lm.model_copy(update={"max_tokens": LOCAL_MAX_TOKENS["customer"]})
+    assert config.lm_for("responder").max_tokens == LOCAL_MAX_TOKENS["responder"] < 512
+    set_limit = config_from_dict({"lm": {"max_tokens": 700}}, environ={})
+    assert {set_limit.lm_for(role).max_tokens for role in ("customer", "responder")} == {700}
+    hosted = config_from_dict({"lm": {"model": "openai/gpt-4o-mini"}}, environ={})
+    assert hosted.lm_for("responder").max_tokens is None
 
 
 def test_full_file_and_role_overrides(tmp_path):
