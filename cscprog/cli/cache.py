@@ -38,6 +38,8 @@ cache_app = typer.Typer(
 app.add_typer(cache_app, name="cache")
 
 CONFIG_OPTION = ConfigOption
+DIR_OPTION = typer.Option(None, "--dir", help="The cache directory (default: [cache] dir of the config, or "
+                                                "CSCPROG_CACHE_DIR); e.g. the demo's cscprog-demo/cache.")
 
 
 class CacheCommandError(CscprogError):
@@ -48,8 +50,9 @@ class CacheNotFoundError(CacheCommandError):
     """The configured cache directory does not exist."""
 
 
-def _settings(config: Path | None) -> CacheSettings:
-    return load_config(config).cache
+def _settings(config: Path | None, directory: Path | None = None) -> CacheSettings:
+    settings = load_config(config).cache
+    return settings if directory is None else settings.model_copy(update={"dir": str(directory)})
 
 
 RECOVERY_HINT = (
@@ -125,9 +128,10 @@ def _group_table(title: str, rows: dict[str, dict[str, Any]]) -> Table:
 def stats_command(
     as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
     config: Path | None = CONFIG_OPTION,
+    directory: Path | None = DIR_OPTION,
 ) -> None:
     """Entries, size, tokens and cost per model, endpoint and role; hits and misses of the last run."""
-    settings = _settings(config)
+    settings = _settings(config, directory)
     if settings.path.is_dir():
         with _open(settings) as cache:
             stats = cache.stats()
@@ -164,9 +168,10 @@ def export_command(
     file: Path = typer.Argument(..., help="The bundle to write (gzip-compressed JSON lines)."),
     model: str | None = typer.Option(None, "--model", help="Only the entries of this model string."),
     config: Path | None = CONFIG_OPTION,
+    directory: Path | None = DIR_OPTION,
 ) -> None:
     """Write the cache (or one model's entries) to a portable bundle that replays a run elsewhere."""
-    with _existing(_settings(config)) as cache:
+    with _existing(_settings(config, directory)) as cache:
         count = cache.export(file, model=model)
     typer.echo(f"exported {count} entries to {file}")
 
@@ -176,9 +181,10 @@ def import_command(
     file: Path = typer.Argument(..., help="A bundle written by `cscprog cache export`."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace entries that exist already."),
     config: Path | None = CONFIG_OPTION,
+    directory: Path | None = DIR_OPTION,
 ) -> None:
     """Add the entries of a bundle to the cache, after checking every line."""
-    with _open(_settings(config)) as cache:
+    with _open(_settings(config, directory)) as cache:
         count = cache.import_bundle(file, overwrite=overwrite)
     typer.echo(f"imported {count} entries from {file}")
 
@@ -189,9 +195,10 @@ def clear_command(
     endpoint: str | None = typer.Option(None, "--endpoint", help="Only this api_base ('default' for none)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     config: Path | None = CONFIG_OPTION,
+    directory: Path | None = DIR_OPTION,
 ) -> None:
     """Delete every cache entry, or those of one model and/or endpoint."""
-    settings = _settings(config)
+    settings = _settings(config, directory)
     if not settings.path.is_dir():
         typer.echo(f"removed 0 entries (no cache at {settings.path})")
         return

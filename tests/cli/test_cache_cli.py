@@ -151,3 +151,23 @@ def test_clear_asks_first(capsys: pytest.CaptureFixture[str], cache_dir: Path, m
     assert code == 1 and "aborted: nothing removed" in err
     _, out, _ = run(capsys, "cache", "stats", "--json")
     assert json.loads(out)["entries"] == 3
+
+
+def test_every_cache_command_takes_dir_and_short_config(
+    capsys: pytest.CaptureFixture[str], cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CSCPROG_CACHE_DIR", str(tmp_path / "elsewhere"))  # --dir wins over the configured one
+    code, out, _ = run(capsys, "cache", "stats", "--json", "--dir", str(cache_dir))
+    assert code == 0 and json.loads(out)["entries"] == 3
+    config = tmp_path / "cscprog.toml"
+    config.write_text(f'[cache]\ndir = "{cache_dir.as_posix()}"\n', encoding="utf-8")
+    monkeypatch.delenv("CSCPROG_CACHE_DIR")  # the variable would override the file's [cache] dir
+    code, out, _ = run(capsys, "cache", "stats", "--json", "-c", str(config))
+    assert code == 0 and json.loads(out)["entries"] == 3
+    bundle = tmp_path / "b.jsonl.gz"
+    assert run(capsys, "cache", "export", str(bundle), "--dir", str(cache_dir))[0] == 0
+    other = tmp_path / "other"
+    code, out, _ = run(capsys, "cache", "import", str(bundle), "--dir", str(other), "-c", str(config))
+    assert code == 0 and "imported 3 entries" in out
+    code, out, _ = run(capsys, "cache", "clear", "-y", "--dir", str(other))
+    assert code == 0 and "removed 3 entries" in out
