@@ -46,6 +46,10 @@ def reflow(text: str) -> str:
     return "\n\n".join(paragraphs)
 
 
+def _no_type(ctx: Any) -> None:
+    return None
+
+
 def tidy_help(command: Any, _seen: set[int] | None = None) -> Any:
     """Reflow and escape the help of ``command`` and of everything under it; give options honest metavars.
 
@@ -73,6 +77,10 @@ def tidy_help(command: Any, _seen: set[int] | None = None) -> Any:
     for param in params:
         if getattr(param, "help", None):
             param.help = reflow(param.help)
+        if param.param_type_name == "argument" and param.display_type(ctx) in ("<str>", "<list[str]>"):
+            param.metavar = param.metavar or param.name.upper()
+            param.display_type_rich = _no_type  # the name says it: TARGETS..., not targets... <list[str]>
+            continue
         if param.param_type_name != "option" or param.metavar is not None:
             continue
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
