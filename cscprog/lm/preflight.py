@@ -133,7 +133,7 @@ def _probe(host: str, port: int, timeout: float) -> str | None:
 
 
 def _local_problem(settings: LMSettings, config: Config, role: str) -> tuple[str, str] | None:
-    from cscprog.lm.local.engine import LLAMA_MISSING, llama_available
+    from cscprog.lm.local.llama import LLAMA_MISSING, llama_available
     from cscprog.lm.local.weights import KNOWN_MODELS, check_gguf, find_chunks
 
     if not llama_available():
