@@ -11,7 +11,7 @@ import typer
 from cscprog.cli.helptext import tidy_help
 from cscprog.cli.logs import configure_logging
 from cscprog.errors import CscprogError
-from cscprog.redaction import RedactingFilter, redact_text, secret_values
+from cscprog.redaction import redact_text, secret_values
 
 app = typer.Typer(
     name="cscprog",
@@ -39,9 +39,6 @@ def _global(
 ) -> None:
     """Customer-support conversations with LLMs: datasets, synthesis, evaluation and compiled programs."""
     configure_logging(verbose)
-    for handler in logging.getLogger().handlers:  # no key or URL credential reaches a log line
-        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
-            handler.addFilter(RedactingFilter(secret_values()))
     if cache_mode is not None:
         from cscprog.config import CACHE_MODES
 

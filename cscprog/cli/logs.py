@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from cscprog.redaction import RedactingFilter, secret_values
+
 __all__ = ["LIBRARY_LOGGERS", "LogStream", "configure_logging", "levels", "quiet_library_bars"]
 
 LIBRARY_LOGGERS = ("dspy", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "httpcore", "openai",
@@ -59,7 +61,7 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def configure_logging(verbosity: int) -> None:
-    """Send cscprog's and its libraries' records to stderr at the levels ``verbosity`` selects.
+    """Send cscprog's and its libraries' records to stderr at the levels ``verbosity`` selects, keys redacted.
 
     When logging is already configured by someone else (an application embedding the CLI, pytest), its
     handlers are kept and only the levels and DSPy's private handler change.
@@ -76,6 +78,9 @@ def configure_logging(verbosity: int) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(min(ours, theirs))
+    for handler in root.handlers:  # no key or URL credential reaches a log line
+        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
+            handler.addFilter(RedactingFilter(secret_values()))
     logging.getLogger("cscprog").setLevel(ours)
     if verbosity or "LITELLM_LOG" not in os.environ:
         os.environ["LITELLM_LOG"] = logging.getLevelName(theirs)  # litellm reads it when it is (lazily) imported
