@@ -243,6 +243,32 @@ class FrameworkSettings(_Section):
     stages: dict[str, str] = Field(default_factory=dict)
 
 
+class MetricsSettings(_Section):
+    """How evaluation scores are computed (``[metrics]``, see :mod:`cscprog.evaluation.metrics.conventions`).
+
+    Attributes:
+        profile: ``standard`` or ``paper`` conventions.
+        resamples: Bootstrap resamples of every interval and paired test; ``seed`` their seed.
+        bertscore: Compute BERTScore under ``standard`` too (always under ``paper``).
+        bertscore_model: A local Hugging Face model directory (None: the packaged multilingual-e5-small);
+            ``bertscore_layer`` its layer (8 for a bert-base-chinese directory), ``bertscore_name`` its name in
+            signatures, ``idf``/``rescale``/``bertscore_baseline`` bert-score's options.
+        bleurt_checkpoint: A local bleurt-pytorch checkpoint directory.
+    """
+
+    profile: Literal["standard", "paper"] = "standard"
+    resamples: int = Field(default=1000, ge=1, le=100_000)
+    seed: int = 0
+    bertscore: bool = False
+    bertscore_model: str | None = None
+    bertscore_layer: int | None = Field(default=None, ge=1)
+    bertscore_name: str | None = None
+    idf: bool = False
+    rescale: bool = False
+    bertscore_baseline: str | None = None
+    bleurt_checkpoint: str | None = None
+
+
 class Config(_Section):
     """The whole validated configuration."""
 
@@ -252,6 +278,7 @@ class Config(_Section):
     run: RunSettings = Field(default_factory=RunSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     framework: FrameworkSettings = Field(default_factory=FrameworkSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     source: str | None = Field(default=None, exclude=True)
 
     @field_validator("roles")

@@ -36,8 +36,16 @@ from cscprog.errors import ConfigError
 from cscprog.framework import Taxonomy
 from cscprog.lm.preflight import check_setup
 
-_HEADLINE = (("B-2", "bleu2"), ("B-4", "bleu4"), ("R-L", "rouge_l"), ("BS*", "semantic"), ("ACC", "accuracy"),
-             ("macro-F1", "macro_f1"), ("Dist-1", "distinct1"), ("Dist-2", "distinct2"))
+_HEADLINE = (("B-2", "bleu2"), ("B-4", "bleu4"), ("R-L", "rouge_l"), ("BS", "bertscore"), ("BR", "bleurt"),
+             ("ACC", "accuracy"), ("macro-F1", "macro_f1"), ("WL-F1", "semantic"), ("Dist-1", "distinct1"),
+             ("Dist-2", "distinct2"))
+
+MetricsOption = typer.Option(None, "--metrics", help="Metric conventions: standard or paper (default [metrics] "
+                                                     "profile). Every score carries its signature.")
+BertScoreOption = typer.Option(None, "--bertscore/--no-bertscore",
+                               help="Compute BERTScore (default: [metrics] bertscore; always under --metrics paper).")
+ResamplesOption = typer.Option(None, "--resamples", min=1, help="Bootstrap resamples per interval "
+                                                                "(default [metrics] resamples).")
 
 
 def _num(value: float | None) -> str:
@@ -52,6 +60,34 @@ def _scores_table(result: dict[str, Any], title: str) -> Table:
     table.add_column("failures", justify="right")
     table.add_row(*(_num(result.get(key)) for _, key in _HEADLINE), str(result["n"]), str(result["failures"]))
     return table
+
+
+def _interval_line(result: dict[str, Any]) -> str:
+    intervals, metrics = result.get("intervals") or {}, result.get("metrics") or {}
+    parts = [f"{name} [{intervals[key]['low']:.2f}, {intervals[key]['high']:.2f}]" for name, key in _HEADLINE
+             if key in intervals]
+    return (f"95% CI ({metrics.get('interval', 'bootstrap')}, {metrics.get('resamples')} resamples, seed "
+            f"{metrics.get('seed')}): " + ", ".join(parts))
+
+
+def _metric_options(loaded_config: Any, metrics: str | None, bertscore: bool | None,
+                    resamples: int | None) -> dict[str, Any]:
+    """Profile, scorers, resamples and seed for evaluate/score from the options and ``[metrics]``."""
+    from cscprog.evaluation.metrics.conventions import PROFILES
+    from cscprog.evaluation.metrics.neural import load_scorers
+
+    settings = loaded_config.metrics
+    if metrics is not None:
+        check_choice(metrics, tuple(PROFILES), "--metrics")
+    profile = metrics or settings.profile
+    return {"profile": profile, "scorers": load_scorers(settings, profile, bertscore=bertscore),
+            "resamples": resamples or settings.resamples, "seed": settings.seed}
+
+
+def _notes(result: dict[str, Any]) -> list[str]:
+    """The interval line, then why each missing model-based score is missing."""
+    return [_interval_line(result), *(f"{key}: {why}" for key, why in (result.get("unavailable") or {}).items()
+                                      if key != "semantic")]
 
 
 def _load_program(path: Path | None, taxonomy: Taxonomy, explicit_taxonomy: bool) -> tuple[Any, dict[str, Any] | None]:
@@ -91,6 +127,9 @@ def evaluate_command(
     engine: str | None = EngineOption,
     progress: str = ProgressOption,
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
+    metrics: str | None = MetricsOption,
+    bertscore: bool | None = BertScoreOption,
+    resamples: int | None = ResamplesOption,
 ) -> None:
     """Run the program at every supporter turn, score it like the paper, write result.json, report.md, plots.
 
@@ -105,6 +144,7 @@ def evaluate_command(
     check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
     check_setup(loaded_config, ("responder",))
+    scoring = _metric_options(loaded_config, metrics, bertscore, resamples)
     dialogues = load_for_cli(data, config, taxonomy, False, False).dialogues
     target = output or _default_output(data, context)
     chosen_engine = run_engine(engine, loaded_config)
@@ -114,7 +154,7 @@ def evaluate_command(
         with runtime.activate(), contextlib.redirect_stdout(LogStream("dspy")):
             generator, program_manifest = _load_program(program, tax, taxonomy is not None)
             outcome = evaluate(generator, dialogues, out_dir=target, context=context, limit=limit,
-                               concurrency=concurrency, resume=resume, plots=plots,
+                               concurrency=concurrency, resume=resume, plots=plots, **scoring,
                                progress=make_progress("evaluate", progress),  # type: ignore[arg-type]
                                data_source=str(data), program_manifest=program_manifest,
                                command=command_line(ctx), resume_command=command_line(ctx, add_resume=True),
@@ -126,7 +166,9 @@ def evaluate_command(
         print_json(result)
     else:
         out = console()
-        out.print(_scores_table(result, f"{data} ({context} context)"))
+        out.print(_scores_table(result, f"{data} ({context} context), {result['metrics']['profile']} profile"))
+        for note in _notes(result):
+            out.print(note)
         out.print(f"Wrote {target / 'result.json'}, {target / 'predictions.jsonl'}, {target / 'report.md'}"
                   + (f" and {len(result.get('plots', []))} plots" if result.get("plots") else ""))
     if result["failures"]:
@@ -145,6 +187,9 @@ def score_command(
     as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
     taxonomy: str | None = TaxonomyOption,
+    metrics: str | None = MetricsOption,
+    bertscore: bool | None = BertScoreOption,
+    resamples: int | None = ResamplesOption,
 ) -> None:
     """Score predictions made by any system (e.g. a fine-tuned model) against reference dialogues.
 
@@ -154,14 +199,17 @@ def score_command(
     """
     from cscprog.evaluation.predictions import score_file
 
-    _, tax = config_and_taxonomy(config, taxonomy)
+    loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    scoring = _metric_options(loaded_config, metrics, bertscore, resamples)
     dialogues = load_for_cli(reference, config, taxonomy, False, False).dialogues
-    result = score_file(predictions, dialogues, tax)
+    result = score_file(predictions, dialogues, tax, **scoring)
     if as_json:
         print_json(result)
         return
     out = console()
     out.print(_scores_table(result, f"{predictions} against {reference}"))
+    for note in _notes(result):
+        out.print(note)
     coverage = result["coverage"]
     out.print(f"{coverage['dialogues_scored']} of {coverage['dialogues_in_reference']} reference dialogues scored; "
               f"{coverage['turns_missing_predictions']} supporter turn(s) without a prediction (scored as wrong)")

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["render_demo_report"]
 
 _REASON_CHARS = 180
-_READING = ("How to read this: B-2/B-4 are BLEU-2/4 and R-L is ROUGE-L of the reply against the gold reply; BS* is "
-            "a BERTScore-style similarity from greedy matching on static word embeddings (wordllama), not the "
-            "paper's BERTScore, hence the star; BR (BLEURT) is not computed (dash); ACC is strategy accuracy. "
+_READING = ("How to read this: B-2/B-4 are BLEU-2/4 and R-L is ROUGE-L of the reply against the gold reply; BS "
+            "(BERTScore) and BR (BLEURT) are not computed in the demo (dash); ACC is strategy accuracy. Each full "
+            "report gives every score's signature, its 95% interval and which columns compare with the paper. "
             "Reference context gives the program the gold dialogue up to each supporter turn; generated context "
             "replaces the earlier supporter turns with the program's own replies (customer turns stay gold), as the "
             "paper's second setting. A position is one supporter turn scored, the unit of the turns and failures "
@@ -163,8 +163,6 @@ def _compile(result: DemoResult) -> list[str]:
 
 def _score_row(label: str, scores: dict[str, Any]) -> list[str]:
     cells = [_num(scores.get(key)) if key else DASH for key in _OUR_KEYS]
-    if scores.get("semantic") is not None:
-        cells[3] += "*"
     return [label, *cells, str(scores.get("n")), str(scores.get("failures"))]
 
 

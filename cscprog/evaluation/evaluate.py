@@ -55,7 +55,9 @@ from cscprog.concurrency import run_concurrency
 from cscprog.context import current_runtime
 from cscprog.data import Dialogue
 from cscprog.errors import DataError
+from cscprog.evaluation.intervals import DEFAULT_RESAMPLES
 from cscprog.evaluation.metrics import score_predictions
+from cscprog.evaluation.metrics.columns import Scorers
 from cscprog.evaluation.metrics.semantic import SemanticScorer
 from cscprog.evaluation.predictions import align_predictions, check_evaluable, read_predictions
 from cscprog.framework import Taxonomy, load_taxonomy
@@ -136,6 +138,10 @@ def evaluate(
     resume: bool = False,
     taxonomy: Taxonomy | None = None,
     semantic: SemanticScorer | bool = True,
+    profile: str = "standard",
+    scorers: Scorers | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
     plots: bool = True,
     progress: ProgressReporter | None = None,
     data_source: str = "",
@@ -156,6 +162,9 @@ def evaluate(
         resume: Continue an interrupted run in ``out_dir`` (without it, existing predictions are an error).
         taxonomy: The label set (default: the program's, else CSC).
         semantic: As for :func:`cscprog.evaluation.metrics.score_predictions`.
+        profile: Metric conventions, ``standard`` or ``paper``.
+        scorers: BERTScore/BLEURT scorers (:func:`cscprog.evaluation.metrics.neural.load_scorers`).
+        resamples: Bootstrap resamples of every interval; ``seed`` their seed.
         plots: Write the PNG plots.
         progress: A progress reporter for the run.
         data_source: Where the dialogues came from (for the result and report).
@@ -207,7 +216,8 @@ def evaluate(
     written = [(line, record) for line, record in (read_predictions(output) if output.is_file() else [])
                if record.get("dialogue_id") in missing]  # an earlier run's other dialogues stay, unscored
     records, coverage = align_predictions(written, selected, taxonomy, source=str(output), missing_reasons=missing)
-    scores = score_predictions(records, taxonomy, semantic=semantic)
+    scores = score_predictions(records, taxonomy, semantic=semantic, profile=profile, scorers=scorers,
+                               resamples=resamples, seed=seed)
     run_manifest = json.loads(run.manifest.read_text(encoding="utf-8")) if run.manifest else None
     result: dict[str, Any] = dict(scores)
     result["settings"] = {**scores["settings"], "context": context, "limit": limit, "concurrency": workers,

@@ -23,7 +23,9 @@ from typing import Any
 from cscprog.data import Dialogue
 from cscprog.data.completion import parse_completion
 from cscprog.errors import DataError, TaxonomyError
+from cscprog.evaluation.intervals import DEFAULT_RESAMPLES
 from cscprog.evaluation.metrics import score_predictions
+from cscprog.evaluation.metrics.columns import Scorers
 from cscprog.evaluation.metrics.semantic import SemanticScorer
 from cscprog.framework import Taxonomy, load_taxonomy
 
@@ -200,6 +202,10 @@ def score_file(
     taxonomy: Taxonomy | None = None,
     *,
     semantic: SemanticScorer | bool = True,
+    profile: str = "standard",
+    scorers: Scorers | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Score a predictions file made by any system against reference dialogues (``cscprog score``).
 
@@ -220,6 +226,7 @@ def score_file(
                                           source=str(predictions))
     if not records:
         raise DataError(str(predictions), "no predictions to score")
-    result = score_predictions(records, taxonomy, semantic=semantic)
+    result = score_predictions(records, taxonomy, semantic=semantic, profile=profile, scorers=scorers,
+                               resamples=resamples, seed=seed)
     result["coverage"] = coverage
     return result

@@ -1,12 +1,12 @@
 """The Markdown report of an evaluation: our row in the paper's Table 2 layout, then the breakdowns.
 
-The main table has the paper's columns B-2 / B-4 / R-L / BS / BR / ACC with the paper's published rows
-(CSC.md section 5, reference context; for generated context the paper reports accuracy only) and our row.
-Columns we do not compute are shown as "–": BR (BLEURT) always. Our BS column is the packaged-embedding
-greedy-matching score (:mod:`cscprog.evaluation.metrics.semantic`), marked with an asterisk: it is
-BERTScore's formula on another model, so it is comparable between our runs, not with the paper's
-BERTScore. The paper's rows are on its Chinese CSConv test set; ours are on whatever data was evaluated,
-which the report names.
+The main table has the paper's columns B-2 / B-4 / R-L / BS (BERTScore) / BR (BLEURT) / ACC with the paper's
+published rows (CSC.md section 5, reference context; for generated context the paper reports accuracy only),
+our row, and our 95% bootstrap intervals. A column of ours carries a dagger when it is *not* comparable with the
+paper's (:func:`cscprog.evaluation.comparability.paper_comparability`), and a section says why for every column.
+A column we could not compute shows "–" and the reason (how to get it). The static wordllama similarity is its
+own column (WL-F1) under "More scores", never under BS. Every score's signature is listed. The paper's rows are
+on its Chinese CSConv test set; ours are on whatever data was evaluated, which the report names.
 
 Example:
     ```python
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cscprog.evaluation.comparability import paper_comparability
 from cscprog.framework import Taxonomy
 
 __all__ = ["PAPER_ROWS", "render_report"]
@@ -45,7 +46,8 @@ PAPER_ROWS: dict[str, tuple[tuple[str, tuple[float | None, ...]], ...]] = {
 """The paper's Table 2 rows (B-2, B-4, R-L, BS, BR, ACC) per context, from CSC.md section 5."""
 
 COLUMNS = ("B-2", "B-4", "R-L", "BS", "BR", "ACC")
-_OUR_KEYS = ("bleu2", "bleu4", "rouge_l", "semantic", None, "accuracy")
+_OUR_KEYS = ("bleu2", "bleu4", "rouge_l", "bertscore", "bleurt", "accuracy")
+NOT_COMPARABLE = "\u2020"
 
 
 def _num(value: float | None) -> str:
@@ -66,13 +68,42 @@ def _program_name(result: dict[str, Any]) -> str:
     return f"cscprog {model}, base program"
 
 
+def _interval(result: dict[str, Any], key: str) -> str:
+    interval = (result.get("intervals") or {}).get(key)
+    return DASH if not interval else f"[{interval['low']:.2f}, {interval['high']:.2f}]"
+
+
 def _main_table(result: dict[str, Any], context: str) -> list[str]:
     rows = [[f"{name} (paper)", *(_num(v) for v in values)] for name, values in PAPER_ROWS.get(context, ())]
-    ours = [_num(result.get(key)) if key else DASH for key in _OUR_KEYS]
-    if result.get("semantic") is not None:
-        ours[3] += "*"
+    marks = paper_comparability(result)
+    ours = [_num(result.get(key)) + ("" if marks[column]["comparable"] or result.get(key) is None else NOT_COMPARABLE)
+            for column, key in zip(COLUMNS, _OUR_KEYS, strict=True)]
     rows.append([f"**{_program_name(result)} (this run)**", *ours])
+    rows.append(["95% interval (bootstrap over turns)", *(_interval(result, key) for key in _OUR_KEYS)])
     return _table(["Model", *COLUMNS], rows)
+
+
+def _comparability(result: dict[str, Any]) -> list[str]:
+    lines = ["## Comparable with the paper?", "",
+             f"Profile `{(result.get('metrics') or {}).get('profile', 'standard')}`. The paper's rows are on its "
+             "CSConv test set: a column is comparable only on that data, and only when computed as below "
+             f"({NOT_COMPARABLE} marks those that are not).", ""]
+    unavailable = result.get("unavailable") or {}
+    for column, key in zip(COLUMNS, _OUR_KEYS, strict=True):
+        mark = paper_comparability(result)[column]
+        why = unavailable.get(key) if result.get(key) is None and unavailable.get(key) else mark["why"]
+        lines.append(f"- **{column}**: {'comparable' if mark['comparable'] else 'not comparable'}: {why}")
+    return [*lines, ""]
+
+
+def _signatures(result: dict[str, Any]) -> list[str]:
+    metrics = result.get("metrics") or {}
+    lines = ["## How each score was computed (signatures)", ""]
+    lines += [f"- `{key}`: `{signature}`" for key, signature in (result.get("signatures") or {}).items()]
+    if metrics:
+        lines.append(f"- intervals: {metrics.get('interval')}, {int(100 * metrics.get('confidence', 0.95))}%, "
+                     f"{metrics.get('resamples')} resamples, seed {metrics.get('seed')}")
+    return [*lines, ""]
 
 
 def _breakdown(title: str, table: dict[str, dict[str, Any]], first: str) -> list[str]:
@@ -110,21 +141,19 @@ def render_report(result: dict[str, Any], taxonomy: Taxonomy) -> str:
         *_main_table(result, context),
         "",
         "Scores x100. Paper rows: CSConv test set (Chinese), from the paper's Table 2"
-        + (" (generated context: accuracy only)" if context == "generated" else "") + ". "
-        "BR (BLEURT) is not computed (–). "
-        + ("BS*: greedy token-embedding matching (BERTScore's formula) on "
-           f"{settings.get('semantic_model')} static embeddings, not the paper's BERTScore model; compare it "
-           "across our runs only." if result.get("semantic") is not None else
-           f"BS: not computed ({settings.get('semantic_unavailable') or 'unavailable'}).")
-        + f" BLEU: sacrebleu corpus-level, tokenizer {settings.get('bleu_tokenize')} (zh by characters, 13a for "
-        f"English), smoothing {settings.get('bleu_smoothing')}. ROUGE-L: F1, mean over turns.",
+        + (" (generated context: accuracy only)" if context == "generated" else "") + f". {NOT_COMPARABLE}: not "
+        "comparable with the paper's column (see below); \u2013: not computed (reason below).",
         "",
+        *_comparability(result),
         "## More scores",
         "",
-        *_table(["macro-F1", "Distinct-1", "Distinct-2", "turns", "failures"],
-                [[_num(result.get("macro_f1")), _num(result.get("distinct1")), _num(result.get("distinct2")),
-                  result["n"], result["failures"]]]),
+        *_table(["", "macro-F1", "WL-F1 (static wordllama, not BERTScore)", "Distinct-1", "Distinct-2", "turns",
+                 "failures"],
+                [["score", _num(result.get("macro_f1")), _num(result.get("semantic")), _num(result.get("distinct1")),
+                  _num(result.get("distinct2")), result["n"], result["failures"]],
+                 ["95% interval", _interval(result, "macro_f1"), _interval(result, "semantic"), DASH, DASH, "", ""]]),
         "",
+        *_signatures(result),
         "## Breakdowns",
         "",
     ]

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from sacrebleu.metrics import BLEU
 
@@ -48,6 +49,7 @@ SMOOTH_METHOD = "exp"
 _LANGUAGE_TOKENIZER = {"zh": "zh", "en": "13a"}
 
 
+@lru_cache(maxsize=32)
 def _scorer(tokenize: str, max_order: int) -> BLEU:
     try:
         return BLEU(tokenize=tokenize, max_ngram_order=max_order, smooth_method=SMOOTH_METHOD)

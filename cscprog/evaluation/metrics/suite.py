@@ -9,6 +9,11 @@ attributes (:class:`cscprog.agents.responder.TurnPrediction`). Fields read:
 * ``domain`` and ``language`` (optional, for the breakdowns; the language is detected from the gold reply
   when absent).
 
+Every metric is computed under a profile's conventions (``standard`` or ``paper``,
+:mod:`~cscprog.evaluation.metrics.conventions`), carries its signature (``signatures``) and a 95% percentile
+bootstrap interval over turns (``intervals``; resamples and seed configurable). A metric that could not be
+computed is None, with the reason in ``unavailable`` (never a silent dash).
+
 Failures are scored as wrong and never dropped: a missing strategy (None) counts as a miss, a missing reply
 (None or "") as an empty text. A record counts in ``failures`` when its ``failure`` is set or either
 prediction is missing; a part that did succeed (e.g. the strategy of a turn whose reply failed) is scored as
@@ -31,13 +36,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from cscprog.data import detect_language
 from cscprog.errors import DataError
-from cscprog.evaluation.metrics.bleu import AUTO, SMOOTH_METHOD, corpus_bleu
+from cscprog.evaluation.intervals import DEFAULT_RESAMPLES, bootstrap_intervals
+from cscprog.evaluation.metrics.bleu import AUTO, SMOOTH_METHOD
+from cscprog.evaluation.metrics.columns import COLUMN_KEYS, Scorers, metric_columns
+from cscprog.evaluation.metrics.conventions import Profile, get_profile
 from cscprog.evaluation.metrics.distinct import distinct_n
-from cscprog.evaluation.metrics.rouge import corpus_rouge_l
 from cscprog.evaluation.metrics.semantic import METHOD, SemanticScorer, load_semantic_scorer
 from cscprog.evaluation.metrics.strategy import strategy_scores
 from cscprog.framework import Taxonomy
@@ -46,10 +54,12 @@ __all__ = ["SCORE_KEYS", "score_predictions"]
 
 logger = logging.getLogger(__name__)
 
-SCORE_KEYS = ("bleu2", "bleu4", "rouge_l", "semantic", "accuracy", "macro_f1", "n", "failures")
+SCORE_KEYS = ("bleu2", "bleu4", "rouge_l", "bertscore", "bleurt", "semantic", "accuracy", "macro_f1", "n", "failures")
 """The headline keys of every result, in the order reports print them."""
 
 NO_DOMAIN = "(none)"
+
+NOT_CONFIGURED = "not computed: scorers not loaded (cscprog evaluate loads them from the [metrics] config)"
 
 _MISSING = object()
 
@@ -73,6 +83,10 @@ def score_predictions(
     *,
     semantic: SemanticScorer | bool = True,
     tokenize: str = AUTO,
+    profile: str | Profile = "standard",
+    scorers: Scorers | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Score per-turn predictions: reply overlap, semantic similarity, diversity and strategy scores.
 
@@ -81,12 +95,18 @@ def score_predictions(
         taxonomy: The strategy label set.
         semantic: True loads the packaged embedding model (None score with a reason when unavailable);
             False skips it (None with reason "disabled"); or pass a loaded :class:`SemanticScorer`.
-        tokenize: BLEU tokenizer: ``"auto"`` (per pair by language) or a sacrebleu tokenizer name.
+        tokenize: BLEU tokenizer of a corpus-BLEU profile: ``"auto"`` (per pair by language) or a sacrebleu
+            tokenizer name.
+        profile: ``standard``, ``paper`` or a :class:`Profile`.
+        scorers: BERTScore/BLEURT scorers (default: none; their scores are None with the reason).
+        resamples: Bootstrap resamples of every interval.
+        seed: Bootstrap seed.
 
     Returns:
-        ``bleu2``, ``bleu4``, ``rouge_l``, ``semantic``, ``accuracy``, ``macro_f1`` (all x100, rounded to 4
-        places), ``n``, ``failures``, ``distinct1``, ``distinct2``, ``confusion``, ``per_strategy``,
-        ``per_stage``, ``per_domain``, ``per_language``, ``per_label`` and ``settings`` (tokenizer,
+        ``bleu2``, ``bleu4``, ``rouge_l``, ``bertscore``, ``bleurt``, ``semantic``, ``accuracy``, ``macro_f1``
+        (all x100, rounded to 4 places), ``n``, ``failures``, ``distinct1``, ``distinct2``, ``confusion``,
+        ``per_strategy``, ``per_stage``, ``per_domain``, ``per_language``, ``per_label``, ``signatures``,
+        ``intervals``, ``unavailable``, ``metrics`` (profile, resamples, seed) and ``settings`` (tokenizer,
         smoothing, semantic model/method/reason).
 
     Raises:
@@ -129,17 +149,20 @@ def score_predictions(
 
     strategies = strategy_scores(gold_strategies, pred_strategies, taxonomy,
                                  groups={"domain": domains, "language": languages})
+    chosen = get_profile(profile) if isinstance(profile, str) else profile
+    if tokenize != AUTO and chosen.bleu.level == "corpus":
+        chosen = replace(chosen, bleu=replace(chosen.bleu, tokenize=tokenize))
     scorer, reason = (semantic, None) if isinstance(semantic, SemanticScorer) else (
         load_semantic_scorer() if semantic else (None, "disabled")
     )
-    semantic_score = scorer.corpus(pred_replies, gold_replies) if scorer is not None else None
+    base = scorers or Scorers(reasons={"bertscore": NOT_CONFIGURED, "bleurt": NOT_CONFIGURED})
+    chosen_scorers = Scorers(base.bertscore, base.bleurt, scorer, {**base.reasons, "semantic": reason or ""})
+    columns = metric_columns(pred_replies, gold_replies, gold_strategies, pred_strategies, taxonomy.names, chosen,
+                             chosen_scorers)
+    computed = {key: column.statistic for key, column in columns.items() if column.statistic is not None}
+    intervals = bootstrap_intervals(computed, resamples=resamples, seed=seed)
     result: dict[str, Any] = {
-        "bleu2": _round(corpus_bleu(pred_replies, gold_replies, max_order=2, tokenize=tokenize)),
-        "bleu4": _round(corpus_bleu(pred_replies, gold_replies, max_order=4, tokenize=tokenize)),
-        "rouge_l": _round(corpus_rouge_l(pred_replies, gold_replies)),
-        "semantic": _round(semantic_score),
-        "accuracy": _round(strategies["accuracy"]),
-        "macro_f1": _round(strategies["macro_f1"]),
+        **{key: _round(intervals[key].point) if key in intervals else None for key in COLUMN_KEYS},
         "n": len(gold_strategies),
         "failures": failures,
         "distinct1": _round(distinct_n(pred_replies, 1)),
@@ -150,10 +173,15 @@ def score_predictions(
         "per_domain": strategies["per_domain"],
         "per_language": strategies["per_language"],
         "per_label": strategies["per_label"],
+        "signatures": {key: column.signature for key, column in columns.items()},
+        "intervals": {key: interval.as_dict() for key, interval in intervals.items()},
+        "unavailable": {key: column.unavailable for key, column in columns.items() if column.statistic is None},
+        "metrics": {"profile": chosen.name, "description": chosen.description, "resamples": resamples, "seed": seed,
+                    "confidence": 0.95, "interval": "percentile bootstrap over turns"},
         "settings": {
-            "bleu_tokenize": tokenize,
-            "bleu_smoothing": SMOOTH_METHOD,
-            "rouge": "ROUGE-L F1, mean over pairs; CJK characters and lowercased words",
+            "bleu_tokenize": chosen.bleu.tokenize,
+            "bleu_smoothing": chosen.bleu.smooth if chosen.bleu.level == "sentence" else SMOOTH_METHOD,
+            "rouge": chosen.rouge.signature(),
             "semantic_model": scorer.model if scorer is not None else None,
             "semantic_method": METHOD if scorer is not None else None,
             "semantic_unavailable": reason,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ngrams", "word_tokens"]
+__all__ = ["ngrams", "rouge_score_tokens", "word_tokens"]
 
 _CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK_RANGES}]|[^\W{_CJK_RANGES}](?:[^\W{_CJK_RANGES}]|['’](?=[^\W{_CJK_RANGES}]))*")
@@ -38,6 +38,23 @@ def word_tokens(text: str) -> list[str]:
         ```
     """
     return [token.lower() for token in _TOKEN.findall(text or "")]
+
+
+_ROUGE_SCORE_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def rouge_score_tokens(text: str) -> list[str]:
+    """Tokens as the rouge-score package's default tokenizer makes them: lowercased runs of ``a-z`` and ``0-9``.
+
+    Every other character, Chinese included, is a separator, so a pure-Chinese text has no tokens (the ``paper``
+    profile's ROUGE-L, :mod:`cscprog.evaluation.metrics.conventions`).
+
+    Example:
+        ```python
+        rouge_score_tokens("Hi, 您好 ATM-2")   # ['hi', 'atm', '2']
+        ```
+    """
+    return _ROUGE_SCORE_TOKEN.findall((text or "").lower())
 
 
 def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
