@@ -12,7 +12,8 @@ from cscprog.evaluation.metrics.packaged_encoder import ENCODER_LAYER, packaged_
 
 pytestmark = pytest.mark.slow
 
-TEXTS = ["您好，请问有什么可以帮您？", "您的银行卡已被冻结，请携带身份证到网点办理解冻。", "Hello, how can I help you today?"]
+TEXTS = ["您好，请问有什么可以帮您？", "您的银行卡已被冻结，请携带身份证到网点办理解冻。",
+         "Hello, how can I help you today?"]
 
 
 @pytest.fixture(scope="module")
