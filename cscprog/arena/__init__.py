@@ -31,7 +31,7 @@ from cscprog.arena.customers import ArenaCustomer, CustomerPlanner
 from cscprog.arena.judges import ResolutionJudge, SatisfactionSurvey
 from cscprog.arena.pairwise import ConversationPairJudge, PairVerdict
 from cscprog.arena.passk import pass_hat_k, task_pass_hat_k
-from cscprog.arena.run import ArenaOutcome, ArenaSettings, run_arena
+from cscprog.arena.run import ArenaOutcome, ArenaSettings, arena_roles, run_arena
 from cscprog.arena.simulate import ArenaSimulator, conversation_id
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "PairVerdict",
     "ResolutionJudge",
     "SatisfactionSurvey",
+    "arena_roles",
     "conversation_id",
     "import_module_attr",
     "pass_hat_k",

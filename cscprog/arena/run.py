@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cscprog.agents.classifier import ROLE as CLASSIFIER_ROLE
 from cscprog.agents.classifier import StrategyClassifier
 from cscprog.arena.aggregate import summarize_candidates, summarize_pairs
-from cscprog.arena.candidates import Candidate
-from cscprog.arena.customers import ArenaCustomer, CustomerPlanner
-from cscprog.arena.judges import ResolutionJudge, ResolutionVerdict, SatisfactionSurvey
-from cscprog.arena.pairwise import ConversationPairJudge
+from cscprog.arena.candidates import MODULE_ROLE, Candidate
+from cscprog.arena.customers import PLANNER_ROLE, ArenaCustomer, CustomerPlanner
+from cscprog.arena.judges import JUDGE_ROLE, SURVEY_ROLE, ResolutionJudge, ResolutionVerdict, SatisfactionSurvey
+from cscprog.arena.pairwise import PAIR_ROLE, ConversationPairJudge
 from cscprog.arena.plots import write_plots
 from cscprog.arena.report import write_report
 from cscprog.arena.scores import label_strategies, score_conversation
@@ -56,7 +57,7 @@ from cscprog.files import atomic_write
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.runs import ExecutionEngine, NoProgress, ProgressReporter, Runner, RunResult
 
-__all__ = ["RESULT_FORMAT", "ArenaOutcome", "ArenaSettings", "read_records", "run_arena"]
+__all__ = ["RESULT_FORMAT", "ArenaOutcome", "ArenaSettings", "arena_roles", "read_records", "run_arena"]
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,26 @@ def _run_stage(name: str, work: Callable[[Any], Any], items: list[tuple[str, Any
 
 def _stopped(result: RunResult) -> bool:
     return result.interrupted or bool(result.stop_reason)
+
+
+def arena_roles(candidates: Sequence[Candidate], settings: ArenaSettings) -> tuple[str, ...]:
+    """The LM roles an arena run may call, for :func:`cscprog.lm.preflight.check_setup` before it starts.
+
+    The planner, the customer assistant and the customer (who also answers the satisfaction survey), each
+    candidate's own role, the resolution judge, the strategy classifier (it labels untagged turns even when
+    adherence is off) and, with two candidates or more and ``pairwise``, the pair judge.
+
+    Example:
+        ```python
+        check_setup(config, arena_roles(candidates, settings))
+        ```
+    """
+    roles = [PLANNER_ROLE, "customer_assistant", "customer", SURVEY_ROLE,
+             *(str(getattr(candidate, "role", MODULE_ROLE)) for candidate in candidates), JUDGE_ROLE,
+             CLASSIFIER_ROLE]
+    if settings.pairwise and len(candidates) > 1:
+        roles.append(PAIR_ROLE)
+    return tuple(dict.fromkeys(roles))
 
 
 def run_arena(

@@ -132,7 +132,8 @@ def arena_command(
     plots into OUTPUT. Exit status 0 when every item finished, 1 when some failed (retry with --resume), 130 when
     interrupted.
     """
-    from cscprog.arena import ArenaSettings, run_arena
+    from cscprog.arena import ArenaSettings, arena_roles, run_arena
+    from cscprog.lm.preflight import check_setup
     from cscprog.lm.runtime import Runtime
     from cscprog.runs import make_progress
 
@@ -153,6 +154,7 @@ def arena_command(
         inputs={"profiles": str(profiles_path) if profiles_path else "sample:profiles", "topics": chosen_topics,
                 "config": str(config) if config else loaded_config.source},
     )
+    check_setup(loaded_config, arena_roles(built, settings))  # exit 2 naming the key, before any call or file
     runtime = Runtime(loaded_config)
     try:
         with runtime.activate():

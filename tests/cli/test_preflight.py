@@ -32,6 +32,7 @@ def _commands(out: Path) -> dict[str, list[str]]:
         "compile": ["compile", "--train", "sample:annotated_en", "--dev", "sample:annotated_en", "--optimizer",
                     "bootstrap", "-o", str(out / "compile.json")],
         "demo": ["demo", "-o", str(out / "demo")],
+        "arena": ["arena", "-C", "base=program", "-C", "other=program", "-n", "1", "-o", str(out / "arena")],
     }
 
 
@@ -109,6 +110,22 @@ def test_a_live_endpoint_and_a_set_key_pass() -> None:
         check_setup(config, ("responder",), environ={})
     with pytest.raises(SetupError, match=r"lm\.api_base: nothing answers"):
         check_setup(config, ("responder",), environ={})
+
+
+def test_arena_checks_every_role_it_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cscprog.arena import ArenaSettings, ChatCandidate, arena_roles
+
+    candidates = [ChatCandidate("plain", "You are a bank agent."), ChatCandidate("other", "Be brief.")]
+    roles = arena_roles(candidates, ArenaSettings(output_dir=Path("unused")))
+    assert set(roles) == {"planner", "customer_assistant", "customer", "arena_agent", "arena_judge", "classifier",
+                          "pair_judge"}
+    assert "pair_judge" not in arena_roles(candidates[:1], ArenaSettings(output_dir=Path("unused")))
+    monkeypatch.delenv("CSCPROG_PAIR_KEY", raising=False)
+    config = config_from_dict({"lm": {"model": "openai/served", "api_base": "http://127.0.0.1:1/v1"},
+                               "roles": {"pair_judge": {"model": "openai/gpt-4o-mini", "api_base": None,
+                                                        "api_key_env": "CSCPROG_PAIR_KEY"}}}, environ={})
+    keys = [problem.key for problem in setup_problems(config, roles, probe_timeout=0.5, environ={})]
+    assert "roles.pair_judge.api_key_env" in keys
 
 
 def test_provider_key_names_come_from_the_provider_table() -> None:
