@@ -121,7 +121,8 @@ def write_study(
     the order of a seeded hash of (dialogue id, turn index); raters always see items in that order.
 
     Raises:
-        DataError: the runs share no turn with a reply, or the output cannot be written.
+        DataError: a run in generated context (its replies answer its own earlier turns, not the gold history the
+            page shows), the runs share no turn with a reply, or the output cannot be written.
         ConfigError: ``limit`` below 1.
 
     Example:
@@ -131,6 +132,11 @@ def write_study(
     """
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
+    for run in (run_a, run_b):
+        if run.context != "reference":
+            raise DataError(str(run.path), f"a {run.context}-context run: its replies answer its own earlier turns, "
+                                           "not the gold history raters are shown; rate runs made in reference "
+                                           "context (cscprog evaluate --context reference)")
     criteria = criteria or dict(DEFAULT_CRITERIA)
     taxonomy = run_a.taxonomy
     index = {name: i for i, name in enumerate(taxonomy.names)}

@@ -12,6 +12,7 @@ from cscprog.view.agreement import cohen_kappa, fleiss_kappa, wilson_interval
 from cscprog.view.human_eval import parse_criteria, write_study
 from cscprog.view.human_scores import RATINGS_FORMAT, score_ratings
 from cscprog.view.runs import load_run
+from tests.view.conftest import generated_run
 
 
 def test_wilson_and_kappas_match_hand_computed_values():
@@ -110,3 +111,11 @@ def test_bad_ratings_are_named(tmp_path, eval_runs, capsys):
     assert "is not A, tie or B" in capsys.readouterr().err
     with pytest.raises(DataError, match="--key"):
         score_ratings([tmp_path / "elsewhere" / "r.json"])
+
+
+def test_a_generated_context_run_is_refused_before_anything_is_written(tmp_path, eval_runs, capsys):
+    generated = generated_run(tmp_path)
+    assert main(["human-eval", str(eval_runs[0]), str(generated), "-o", str(tmp_path / "study")]) == 2
+    err = capsys.readouterr().err
+    assert str(generated) in err and "generated-context run" in err and "--context reference" in err
+    assert not (tmp_path / "study").exists()
