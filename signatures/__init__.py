@@ -8,6 +8,7 @@ from cscprog.signatures.adapt import CscStrategy, for_taxonomy, strategy_guide, 
 from cscprog.signatures.arena import PAIR_VERDICTS, CompareConversations, JudgeResolution, RateCall
 from cscprog.signatures.classification import ClassifyStrategy, ClassifyStrategyWithRationale
 from cscprog.signatures.judging import JUDGE_CRITERIA, CriterionVerdict, JudgeDialogue
+from cscprog.signatures.pairwise import PAIR_CRITERIA, ComparePair, PairChoice
 from cscprog.signatures.response import PredictStrategy, WriteReply
 from cscprog.signatures.rewriting import (
     PLACEHOLDERS,
@@ -36,6 +37,9 @@ __all__ = [
     "CompareConversations",
     "JudgeResolution",
     "RateCall",
+    "PAIR_CRITERIA",
+    "ComparePair",
+    "PairChoice",
     "PLACEHOLDERS",
     "JudgeRewrite",
     "RewriteDialogue",

@@ -2,7 +2,7 @@
 
 Per candidate, every score is first averaged over a customer's trials (one value per customer), then averaged
 over customers with a percentile-bootstrap interval that resamples customers
-(:func:`cscprog.arena.bootstrap.mean_interval`). A score that is None for a conversation (adherence of a
+(:func:`cscprog.evaluation.unit_bootstrap.mean_interval`). A score that is None for a conversation (adherence of a
 candidate that names no strategies, turns to resolution of an unresolved call) is left out of its customer's
 mean, and a customer with no value is left out of that score's interval (``n`` says how many remain).
 
@@ -22,8 +22,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from cscprog.arena.bootstrap import mean_interval
 from cscprog.arena.passk import task_pass_hat_k
+from cscprog.evaluation.unit_bootstrap import mean_interval
+from cscprog.evaluation.verdicts import summarize_outcomes
 
 __all__ = ["SCORES", "summarize_candidates", "summarize_pairs"]
 
@@ -125,25 +126,13 @@ def summarize_pairs(
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         grouped[(record["a"], record["b"])].append(record)
-    options = {"resamples": resamples, "confidence": confidence, "seed": seed}
     summary = []
     for (a, b), rows in grouped.items():
-        by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_customer: dict[str, list[tuple[str, bool]]] = defaultdict(list)
         for row in rows:
-            by_customer[row["customer_id"]].append(row)
-        customers = [by_customer[key] for key in sorted(by_customer)]
-
-        def share(test: Any, groups: list[list[dict[str, Any]]] = customers) -> list[float]:
-            return [sum(1 for row in group if test(row)) / len(group) for group in groups]
-
-        summary.append({
-            "a": a,
-            "b": b,
-            "pairs": len(rows),
-            "customers": len(customers),
-            "win": mean_interval(share(lambda row: row["outcome"] == "a"), **options).to_json(),
-            "tie": mean_interval(share(lambda row: row["outcome"] == "tie"), **options).to_json(),
-            "loss": mean_interval(share(lambda row: row["outcome"] == "b"), **options).to_json(),
-            "position_consistency": mean_interval(share(lambda row: bool(row["consistent"])), **options).to_json(),
-        })
+            by_customer[row["customer_id"]].append((row["outcome"], bool(row["consistent"])))
+        rates = summarize_outcomes([by_customer[key] for key in sorted(by_customer)], "a", resamples=resamples,
+                                   confidence=confidence, seed=seed, unit="customers")
+        summary.append({"a": a, "b": b, "pairs": len(rows), "customers": rates["units"],
+                        **{name: rates[name] for name in ("win", "tie", "loss", "position_consistency")}})
     return summary

@@ -3,8 +3,9 @@
 LLM judges favour a position (often the first answer shown). :class:`ConversationPairJudge` therefore asks
 :class:`~cscprog.signatures.CompareConversations` twice, once with candidate A's conversation first and once
 with B's first, and maps both answers back to the candidates. The pair's outcome is the candidate both orders
-agree on, or a tie when both say tie or when the two orders disagree (the verdict did not survive the swap).
-``consistent`` records whether the two orders agreed; its rate over pairs is the position consistency.
+agree on, or a tie when both say tie or when the two orders disagree (the verdict did not survive the swap):
+the rule every pairwise judge shares (:func:`cscprog.evaluation.verdicts.combine_orders`). ``consistent``
+records whether the two orders agreed; its rate over pairs is the position consistency.
 
 Example:
     ```python
@@ -22,13 +23,11 @@ from typing import Any
 import dspy
 
 from cscprog.data import Dialogue
+from cscprog.evaluation.verdicts import PAIR_ROLE, combine_orders
 from cscprog.lm.invoke import invoke
 from cscprog.signatures import PAIR_VERDICTS, CompareConversations
 
 __all__ = ["OUTCOMES", "PAIR_ROLE", "ConversationPairJudge", "OrderVerdict", "PairVerdict"]
-
-PAIR_ROLE = "pair_judge"
-"""The role of pairwise judging (shared with the turn-level pairwise judge of the evaluation)."""
 
 OUTCOMES = ("a", "b", "tie")
 """A pair's outcome, from the side of the candidates given as A and B."""
@@ -61,12 +60,12 @@ class PairVerdict:
     @property
     def consistent(self) -> bool:
         """True when both orders name the same winner (or both a tie)."""
-        return self.ab.winner == self.ba.winner
+        return combine_orders(self.ab.winner, self.ba.winner)[1]
 
     @property
     def outcome(self) -> str:
         """``a``, ``b`` or ``tie``: the agreed winner, else a tie."""
-        return self.ab.winner if self.consistent else "tie"
+        return combine_orders(self.ab.winner, self.ba.winner)[0]
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``pairs.jsonl``."""

@@ -27,21 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cscprog.errors import ConfigError, DataError
+from cscprog.signatures import PAIR_CRITERIA
 from cscprog.view.dialogues import dialogue_record, taxonomy_payload
 from cscprog.view.page import write_page
 from cscprog.view.runs import EvaluationRun
 
 __all__ = ["DEFAULT_CRITERIA", "KEY_FORMAT", "KEY_FILE", "PAGE_FILE", "Study", "parse_criteria", "write_study"]
 
-DEFAULT_CRITERIA: dict[str, str] = {
-    "strategy_adherence": "Which reply better carries out the expected strategy shown above the replies?",
-    "problem_resolution": "Which reply does more to resolve the customer's problem (correct, concrete, moves it "
-                          "forward)?",
-    "empathy": "Which reply better acknowledges the customer's situation and feelings, where that is called for?",
-    "naturalness": "Which reply reads more like a natural, polite, human support agent?",
-}
-"""The criteria asked by default (name -> the question shown to raters); the names are those of the LLM pairwise
-judge (``cscprog compare --judge``), so its verdicts are compared criterion by criterion."""
+DEFAULT_CRITERIA: dict[str, str] = dict(PAIR_CRITERIA)
+"""The criteria asked by default (name -> the question shown to raters): those of the LLM pairwise judge
+(``cscprog compare --judge``, :data:`cscprog.signatures.PAIR_CRITERIA`), asked in the same words, so its verdicts
+are compared criterion by criterion."""
 
 KEY_FORMAT = "cscprog-human-eval-key/1"
 KEY_FILE = "key.json"

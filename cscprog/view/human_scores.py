@@ -7,7 +7,8 @@ independent, which overstates certainty when several raters rate the same items,
 counts are reported beside them.
 
 A judge file is JSON Lines, one judged turn a line with ``dialogue_id`` and ``turn_index``, and either
-``verdicts`` as the LLM pairwise judge writes them (``{criterion: {"final": "A"|"B"|"tie", ...}}``) or
+``verdicts`` as the LLM pairwise judge writes them (``{criterion: {"final": "A"|"B"|"tie", ...}}``, see
+:mod:`cscprog.evaluation.verdicts`) or
 ``winner`` with an optional ``criterion`` (without it the verdict is compared on every criterion). ``A`` and ``B``
 are the first and second run given to ``cscprog human-eval``; a system name as in the key is accepted too.
 
@@ -31,6 +32,7 @@ from typing import Any
 
 from cscprog.errors import DataError
 from cscprog.evaluation.predictions import read_predictions
+from cscprog.evaluation.verdicts import record_finals
 from cscprog.view.agreement import cohen_kappa, fleiss_kappa, wilson_interval
 from cscprog.view.human_eval import KEY_FILE, KEY_FORMAT
 from cscprog.view.runs import read_json_object
@@ -88,9 +90,9 @@ def _judge_verdicts(path: Path, key: dict[str, Any]) -> dict[tuple[str, str | No
     verdicts: dict[tuple[str, str | None], str] = {}
     for line, record in read_predictions(path):
         item = f"{record.get('dialogue_id')}#{record.get('turn_index')}"
-        if isinstance(record.get("verdicts"), dict):
-            found = [(name, verdict.get("final") if isinstance(verdict, dict) else None, f"verdicts.{name}.final")
-                     for name, verdict in record["verdicts"].items()]
+        finals = record_finals(record)
+        if finals is not None:
+            found = [(name, final, f"verdicts.{name}.final") for name, final in finals.items()]
         else:
             criterion = record.get("criterion")
             found = [(criterion if isinstance(criterion, str) else None, record.get("winner"), "winner")]

@@ -1,12 +1,13 @@
-"""Percentile-bootstrap intervals of a mean over customers, seeded.
+"""Percentile-bootstrap intervals of a mean over independent units (customers, turns), seeded.
 
-The arena's unit of resampling is the customer: the conversations of one customer (its trials, and for a pair
-both candidates' conversations) are not independent, so each customer contributes one value (the mean over its
-trials, its pass^k, its pairwise outcome) and the customers are resampled with replacement.
+Observations that are not independent are grouped into units that are: in the arena the conversations of one
+customer (its trials, and for a pair both candidates' conversations), in a turn-level pairwise comparison the
+verdicts on one turn. Each unit contributes one value (the mean over its trials, its pass^k, its share of pairwise
+wins) and the units are resampled with replacement.
 
 Example:
     ```python
-    from cscprog.arena.bootstrap import mean_interval
+    from cscprog.evaluation.unit_bootstrap import mean_interval
 
     interval = mean_interval([1.0, 0.0, 1.0, 1.0], resamples=2000, seed=0)
     interval.estimate, interval.low, interval.high   # 0.75 and a 95% interval around it
@@ -32,7 +33,7 @@ class Interval:
         estimate: The mean of the values (None when there are none).
         low: Lower end of the interval (None with fewer than two values).
         high: Upper end of the interval (None with fewer than two values).
-        n: Number of values (customers).
+        n: Number of values (units).
         confidence: The interval's nominal coverage.
         resamples: Bootstrap resamples drawn.
         method: How it was computed, in words.
@@ -56,15 +57,17 @@ class Interval:
 
 
 def mean_interval(
-    values: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+    values: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+    unit: str = "customers",
 ) -> Interval:
     """The mean of ``values`` with a percentile-bootstrap interval (resampling the values with replacement).
 
     Args:
-        values: One value per unit (customer); None values are not allowed (drop them first).
+        values: One value per unit; None values are not allowed (drop them first).
         resamples: Bootstrap resamples.
         confidence: Nominal coverage, e.g. 0.95.
         seed: Seed of the resampling (a private generator: the same inputs give the same interval).
+        unit: What a value stands for, in the method text (``customers``, ``turns``).
 
     Raises:
         ValueError: ``resamples`` below 1 or ``confidence`` outside (0, 1).
@@ -79,7 +82,7 @@ def mean_interval(
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     data = np.asarray(list(values), dtype=float)
-    method = f"percentile bootstrap over {len(data)} customers, {resamples} resamples, seed {seed}"
+    method = f"percentile bootstrap over {len(data)} {unit}, {resamples} resamples, seed {seed}"
     if data.size == 0:
         return Interval(None, None, None, 0, confidence, resamples, method)
     estimate = float(data.mean())

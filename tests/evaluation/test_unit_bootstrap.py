@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cscprog.arena.bootstrap import mean_interval
+from cscprog.evaluation.unit_bootstrap import mean_interval
 
 
 def test_same_seed_same_interval_and_estimate_is_the_mean():
