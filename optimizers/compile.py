@@ -5,6 +5,11 @@
 and scores the result on ``devset`` again. The dev scores therefore measure the selection set; the unbiased
 number comes from ``cscprog evaluate`` on held-out data.
 
+The taxonomy's strategy definitions survive instruction rewrites (COPRO, MIPROv2, GEPA): the response program's
+predictors are :class:`~cscprog.signatures.GuidedPredict`, which run every candidate instruction with the
+definitions attached, and the compiled program gets them written back into its instructions before it is scored
+and saved.
+
 Every LM call of the compile (program runs, proposals, reflection) is an ordinary ``dspy.LM`` call, so it is
 served by the active cache (DSPy's, or the runtime's :class:`cscprog.cache.ResponseCache`): nothing here
 disables caching, seeds are fixed (see :mod:`cscprog.optimizers.recipes`), and a second compile with a warm
@@ -38,6 +43,7 @@ from typing import Any
 
 import dspy
 from cscprog.optimizers.recipes import build_optimizer, recipe_settings
+from cscprog.signatures import GuidedPredict
 
 from cscprog.context import current_runtime
 from cscprog.data import Dialogue, next_turn_examples
@@ -180,7 +186,8 @@ def compile_program(
         recipe: ``bootstrap``, ``copro``, ``mipro`` or ``gepa``.
         budget: ``light``, ``medium`` or ``heavy``.
         metric: ``metric(example, pred, trace=None) -> float`` in [0, 1]; default :func:`combined_metric`
-            with ``weights``.
+            with ``weights``. Any metric of a profile or a weighted mix:
+            :func:`cscprog.evaluation.metrics.objective.parse_objective` (``cscprog compile --metric``).
         weights: Weights of the default metric (``{"strategy": .5, "reply": .5}``).
         feedback_metric: GEPA's 5-argument metric; default :func:`combined_feedback` with ``weights`` when
             ``metric`` is the default, else ``metric`` itself (GEPA then gets scores without feedback text).
@@ -229,6 +236,9 @@ def compile_program(
     logger.info("compile: %s (%s budget) on %d training examples", settings["optimizer"], budget, len(trainset))
     with dspy.context(max_errors=tolerated):  # failed program runs score 0; they must not abort the compile
         compiled = optimizer.compile(program.deepcopy(), trainset=list(trainset), **compile_kwargs)
+    for predictor in compiled.predictors():  # definitions an instruction rewrite dropped go back in
+        if isinstance(predictor, GuidedPredict):
+            predictor.ensure_guide()
     after = evaluate_program(compiled, devset, score_metric, num_threads=threads)
     chosen_weights = dict(weights or DEFAULT_WEIGHTS) if metric is None else None
     settings.update(metric=getattr(score_metric, "__name__", repr(score_metric)), weights=chosen_weights,

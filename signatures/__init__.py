@@ -7,6 +7,7 @@ signature to any other taxonomy.
 from cscprog.signatures.adapt import CscStrategy, for_taxonomy, strategy_guide, strategy_type
 from cscprog.signatures.arena import PAIR_VERDICTS, CompareConversations, JudgeResolution, RateCall
 from cscprog.signatures.classification import ClassifyStrategy, ClassifyStrategyWithRationale
+from cscprog.signatures.guided import GuidedPredict, with_guide
 from cscprog.signatures.judging import JUDGE_CRITERIA, CriterionVerdict, JudgeDialogue
 from cscprog.signatures.pairwise import PAIR_CRITERIA, ComparePair, PairChoice
 from cscprog.signatures.response import PredictStrategy, WriteReply
@@ -60,6 +61,8 @@ __all__ = [
     "DirectCustomer",
     "flow_rules_text",
     "for_taxonomy",
+    "GuidedPredict",
+    "with_guide",
     "JudgeDialogue",
     "PlanScenario",
     "PredictStrategy",

@@ -47,7 +47,7 @@ from cscprog.data import Dialogue, Turn, render_transcript
 from cscprog.errors import TaxonomyError
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
-from cscprog.signatures import PredictStrategy, WriteReply, for_taxonomy
+from cscprog.signatures import GuidedPredict, PredictStrategy, WriteReply, for_taxonomy, strategy_guide
 
 __all__ = ["CONTEXTS", "ResponseGenerator", "TurnPrediction", "respond_dialogue", "respond_dialogues"]
 
@@ -115,7 +115,9 @@ class ResponseGenerator(dspy.Module):
 
     Attributes:
         predict_strategy: ``history, language, domain -> strategy``.
-        write_reply: ``history, strategy, language -> reply``.
+        write_reply: ``history, strategy, language -> reply``. Both are
+            :class:`~cscprog.signatures.GuidedPredict`: the taxonomy's definitions stay at the end of their
+            instructions when a compile rewrites them.
 
     Example:
         ```python
@@ -134,8 +136,10 @@ class ResponseGenerator(dspy.Module):
         self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy("csc")
         self.use_gold_strategy = use_gold_strategy
         self.attempts = attempts
-        self.predict_strategy = dspy.Predict(for_taxonomy(PredictStrategy, self.taxonomy))
-        self.write_reply = dspy.Predict(for_taxonomy(WriteReply, self.taxonomy))
+        # the strategy definitions stay in both prompts when an optimizer rewrites the instructions
+        guide = strategy_guide(self.taxonomy)
+        self.predict_strategy = GuidedPredict(for_taxonomy(PredictStrategy, self.taxonomy), guide)
+        self.write_reply = GuidedPredict(for_taxonomy(WriteReply, self.taxonomy), guide)
 
     def check_strategy(self, prediction: dspy.Prediction) -> str | None:
         """None when ``prediction.strategy`` is one strategy of the taxonomy, else the reason it is not."""

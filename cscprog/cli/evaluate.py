@@ -229,6 +229,37 @@ def _parse_weights(text: str | None) -> dict[str, float] | None:
     return weights
 
 
+def _objective(spec: str | None, weights: str | None, profile: str | None, loaded_config: Any,
+               tax: Any) -> Any:
+    """The ``--metric`` objective (None: the default weighted accuracy/ROUGE-L of ``--weights``)."""
+    from cscprog.evaluation.metrics.conventions import PROFILES
+    from cscprog.evaluation.metrics.neural import load_scorers
+    from cscprog.evaluation.metrics.objective import Objective, parse_terms
+
+    if profile is not None:
+        check_choice(profile, tuple(PROFILES), "--metrics")
+    if spec is None:
+        if profile is not None:
+            raise ConfigError("--metrics chooses the conventions of --metric; give --metric too")
+        return None
+    if weights is not None:
+        raise ConfigError("--weights and --metric both set the metric; give one (e.g. --metric 0.7*acc+0.3*rouge_l)")
+    terms = parse_terms(spec)
+    chosen = profile or loaded_config.metrics.profile
+    scorers = None
+    if {"bertscore", "bleurt"} & set(terms):
+        scorers = load_scorers(loaded_config.metrics, chosen, bertscore="bertscore" in terms)
+    if "semantic" in terms:
+        from cscprog.evaluation.metrics import load_semantic_scorer
+        from cscprog.evaluation.metrics.columns import Scorers
+
+        scorers = scorers or Scorers()
+        scorers.semantic, why = load_semantic_scorer()
+        if why:
+            scorers.reasons["semantic"] = why
+    return Objective(terms, labels=tax.names, profile=chosen, scorers=scorers)
+
+
 @app.command("compile")
 def compile_command(
     train: Path = typer.Option(..., "--train", help="Training dialogues (e.g. RoleCS) or sample:NAME."),
@@ -238,6 +269,10 @@ def compile_command(
     output: Path = typer.Option(..., "--output", "-o", help="Where to save the compiled program (JSON)."),
     weights: str | None = typer.Option(None, "--weights", help="Metric weights, e.g. strategy=0.7,reply=0.3 "
                                                                "(default 0.5 each)."),
+    metric: str | None = typer.Option(None, "--metric", help="The metric to optimize: any metric of the profile "
+                                      "or a weighted mix, e.g. bleu2, rouge_l, bertscore or "
+                                      "0.5*accuracy+0.5*rouge_l (default 0.5*accuracy+0.5*rouge_l)."),
+    metrics: str | None = MetricsOption,
     train_limit: int | None = typer.Option(None, "--train-limit", min=1, help="Use at most N training dialogues."),
     dev_limit: int | None = typer.Option(None, "--dev-limit", min=1, help="Use at most N dev dialogues."),
     seed: int | None = typer.Option(None, "--seed", help="Optimizer seed (default: [run] seed of the config)."),
@@ -260,6 +295,7 @@ def compile_command(
                                                    train_limit))
     dev_set = training_examples(sample_dialogues(load_for_cli(dev, config, taxonomy, False, False).dialogues,
                                                  dev_limit))
+    objective = _objective(metric, weights, metrics, loaded_config, tax)
     chosen_seed = loaded_config.run.seed if seed is None else seed
     inputs = {"train": str(train), "dev": str(dev), "train_limit": train_limit, "dev_limit": dev_limit,
               "train_examples": len(train_set), "dev_examples": len(dev_set)}
@@ -268,7 +304,8 @@ def compile_command(
     try:
         with runtime.activate(), contextlib.redirect_stdout(LogStream("dspy")):
             result = compile_program(ResponseGenerator(tax), train_set, dev_set, recipe=optimizer, budget=budget,
-                                     weights=_parse_weights(weights), num_threads=concurrency, seed=chosen_seed)
+                                     metric=objective, weights=_parse_weights(weights), num_threads=concurrency,
+                                     seed=chosen_seed)
             saved = save_compiled(output, result, runtime, inputs=inputs)
     finally:
         runtime.close()
