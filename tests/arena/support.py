@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import dspy
+
 from cscprog.arena.candidates import AgentTurn
 from cscprog.data import Profile, Turn
 from cscprog.testing import AnswerRequest
@@ -110,3 +112,15 @@ def make_profiles(count: int = 3) -> list[Profile]:
     """``count`` English customer profiles with descriptions."""
     return [Profile(id=f"p-{index}", description=f"You are customer number {index}, a teacher.", language="en")
             for index in range(count)]
+
+
+class ReplyOnly(dspy.Module):
+    """A DSPy module candidate for ``module:tests.arena.support:ReplyOnly``: one Predict, a reply and no strategy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = dspy.Predict("history, language, domain -> reply")
+
+    def forward(self, history: str, language: str, domain: str) -> dspy.Prediction:
+        """The reply to ``history``."""
+        return self.answer(history=history, language=language, domain=domain)

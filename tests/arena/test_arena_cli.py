@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dspy
 import pytest
+from cscprog.optimizers import CompileResult, save_compiled
 
+from cscprog.agents.responder import ResponseGenerator
 from cscprog.cli import main
 from cscprog.testing import OpenAICompatibleServer
 from tests.arena.support import ArenaScript
@@ -64,3 +67,36 @@ def test_arena_refuses_bad_candidates_with_status_2(tmp_path: Path, config: Path
     assert "cannot import" in capsys.readouterr().err
     assert main(base + ["-C", "a=program", "-C", "a=program"]) == 2
     assert "unique" in capsys.readouterr().err
+
+
+def test_arena_runs_a_compiled_program_and_a_module_by_import_path(tmp_path: Path) -> None:
+    marker = "DEMO-a7f3: Good morning, the card desk here."
+    program = ResponseGenerator()
+    program.write_reply.demos = [dspy.Example(history="Customer: hi", strategy="Greeting", language="en",
+                                              reply=marker)]
+    saved = save_compiled(tmp_path / "compiled.json", CompileResult(
+        program=program, before={"metric": 0.0}, after={"metric": 0.0}, recipe="none", settings={"optimizer": None}))
+    script = ArenaScript()
+    shown: list[str] = []
+
+    def answer(field_name, request):
+        shown.append(" ".join(text for _, text in request.messages))
+        return script(field_name, request)
+
+    with OpenAICompatibleServer(answer=answer, latency=0.001) as server:
+        config = tmp_path / "cscprog.toml"
+        config.write_text(f'[lm]\nmodel = "openai/test-model"\napi_base = "{server.url}"\ntemperature = 0.0\n'
+                          f'[cache]\ndir = "{tmp_path / "cache"}"\n[run]\nseed = 7\n')
+        out = tmp_path / "arena"
+        assert main(["arena", "-C", f"program:{saved}", "-C", "mine=module:tests.arena.support:ReplyOnly",
+                     "-n", "2", "--turn-cap", "4", "-o", str(out), "--config", str(config), "--progress", "off",
+                     "--resamples", "100"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["candidates"]["compiled"]["source"] == str(saved)  # named after the file by default
+    assert result["candidates"]["mine"] == {"name": "mine", "kind": "module", "class": "ReplyOnly",
+                                            "source": "tests.arena.support:ReplyOnly", "role": "responder"}
+    assert any(marker in text for text in shown)  # the compiled program's demo reached the model
+    assert result["summary"]["compiled"]["strategy_sources"] == {"emitted": 2}
+    assert result["summary"]["mine"]["strategy_sources"] == {"classifier": 2}  # it names no strategies
+    assert result["summary"]["mine"]["scores"]["resolved"]["estimate"] == 0.0  # it never unblocks the card
+    assert result["counts"]["pairs"] == 2
