@@ -92,6 +92,8 @@ def render_report(result: dict[str, Any]) -> str:
     lines = [
         "# Arena report",
         "",
+        f"Command: `{result.get('command', 'cscprog arena')}`",
+        "",
         f"Candidates: {kinds}.",
         f"Customers: {counts['customers_ready']} of {counts['customers_planned']} planned (profiles x topics, "
         f"seed {settings['seed']}), {settings['trials']} trial(s) each, turn cap {settings['turn_cap']} "

@@ -11,7 +11,7 @@ its own manifest and failures file):
 3. ``pairs.jsonl`` (two candidates or more): every pair of candidates on every customer and trial both finished,
    judged in both orders (:class:`~cscprog.arena.pairwise.ConversationPairJudge`).
 
-Then ``result.json`` (settings, candidates, counts, per-candidate scores with intervals, pass^k, pairwise
+Then ``result.json`` (the command, settings, candidates, counts, per-candidate scores with intervals, pass^k, pairwise
 rates), ``report.md`` and the plots are written from whatever the outputs hold. A stage that is interrupted or
 stopped by the budget stops the run before the next stage; items that failed are retried by ``resume=True``.
 
@@ -312,6 +312,7 @@ def run_arena(
     summary = summarize_candidates(conversations, **options)
     result: dict[str, Any] = {
         "format": RESULT_FORMAT,
+        "command": settings.command,
         "taxonomy": taxonomy.name,
         "settings": {"trials": settings.trials, "turn_cap": settings.turn_cap, "language": settings.language,
                      "seed": settings.seed, "resamples": settings.resamples, "confidence": settings.confidence,

@@ -49,6 +49,7 @@ def test_arena_compares_a_program_and_a_chat_endpoint(tmp_path: Path, config: Pa
     assert {"arena_agent", "responder", "customer", "arena_judge"} <= set(manifest["roles"])
     report = (out / "report.md").read_text()
     assert "| score | base | plain |" in report and "## Pairwise" in report
+    assert result["command"].startswith("cscprog arena --output") and f"Command: `{result['command']}`" in report
     assert "arena conversations: 4 item(s)" in captured.err
 
     assert main(args) == 2  # finished work is never overwritten
