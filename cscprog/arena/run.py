@@ -163,11 +163,16 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 class _Stages:
-    """The work functions of the three stages, sharing one set of modules."""
+    """The work functions of the three stages, sharing one set of modules.
+
+    Picklable (a Ray engine sends it to its workers): it keeps the settings it needs, not the settings object,
+    which holds the engine and the progress factory.
+    """
 
     def __init__(self, taxonomy: Taxonomy, settings: ArenaSettings) -> None:
         self.taxonomy = taxonomy
-        self.settings = settings
+        self.language = settings.language
+        self.check_adherence = settings.check_adherence
         self.planner = CustomerPlanner()
         self.simulator = ArenaSimulator(taxonomy, turn_cap=settings.turn_cap)
         self.classifier = StrategyClassifier(taxonomy, concurrency=1)
@@ -177,14 +182,14 @@ class _Stages:
 
     def plan(self, payload: tuple[str, Profile, str]) -> dict[str, Any]:
         customer_id, profile, topic = payload
-        language = self.settings.language or profile.language or "en"
+        language = self.language or profile.language or "en"
         return self.planner(customer_id, profile, topic, language=language).to_json()
 
     def converse(self, payload: tuple[Candidate, ArenaCustomer, int]) -> dict[str, Any]:
         candidate, customer, trial = payload
         dialogue = self.simulator(candidate, customer, trial=trial)
         labelled, source, adherence, unlabelled = label_strategies(
-            dialogue, self.classifier, check_adherence=self.settings.check_adherence
+            dialogue, self.classifier, check_adherence=self.check_adherence
         )
         if any(turn.speaker == "supporter" for turn in labelled.turns):
             verdict = self.judge(labelled)

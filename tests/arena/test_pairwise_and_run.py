@@ -80,3 +80,17 @@ def test_resume_makes_no_new_call_and_trials_are_fresh_samples(tmp_path):
 def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(Exception, match="unique"):
         run(tmp_path, ArenaScript(), [AlwaysCloses(), AlwaysCloses()])
+
+
+def test_the_stage_work_pickles_for_ray_workers(tmp_path):
+    import cloudpickle
+
+    from cscprog.arena.run import _Stages
+    from cscprog.runs import ThreadEngine
+
+    settings = ArenaSettings(output_dir=tmp_path, language="en", engine=ThreadEngine(),
+                             progress=lambda stage: None)  # neither travels to a worker
+    stages = _Stages(CSC, settings)
+    for work in (stages.plan, stages.converse, stages.compare):
+        copy = cloudpickle.loads(cloudpickle.dumps(work))
+        assert copy.__self__.language == "en" and copy.__self__.taxonomy.name == CSC.name
