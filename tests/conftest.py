@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -37,3 +38,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder not found: {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A local 2-CPU Ray for the tests of one module (skipped without Ray); workers get their own DSPy cache."""
+    ray = pytest.importorskip("ray")
+    scratch = tmp_path_factory.mktemp("ray-workers")
+    env = {"DSPY_CACHEDIR": str(scratch / "dspy-cache"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env})
+    yield
+    ray.shutdown()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ ray = pytest.importorskip("ray")
 from cscprog.cli import main  # noqa: E402
 from cscprog.testing import OpenAICompatibleServer  # noqa: E402
 from tests.arena.support import ArenaScript  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
-    scratch = tmp_path_factory.mktemp("ray-workers")
-    env = {"DSPY_CACHEDIR": str(scratch / "dspy-cache"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env})
-    yield
-    ray.shutdown()
 
 
 @pytest.mark.slow

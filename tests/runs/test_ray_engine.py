@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import signal
 import sys
@@ -43,15 +42,6 @@ def answer(field: str, request: AnswerRequest) -> str:
     if field == "finished":
         return "True" if request.inputs.get("history", "").count("Customer:") >= 2 else "False"
     return default_answer(field, request)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
-    scratch = tmp_path_factory.mktemp("ray-workers")
-    env = {"DSPY_CACHEDIR": str(scratch / "dspy-cache"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env})
-    yield
-    ray.shutdown()
 
 
 class WorkerKiller:
