@@ -269,6 +269,44 @@ class MetricsSettings(_Section):
     bleurt_checkpoint: str | None = None
 
 
+class FinetuneSettings(_Section):
+    """LoRA fine-tuning (``cscprog finetune``, ``cscprog compile --optimizer finetune``).
+
+    Attributes:
+        base: ``embedded`` (the embedded model's GGUF), a ``.gguf`` file, or a local Hugging Face model directory.
+        rank, alpha, dropout, target_modules: The LoRA adapter (modules by their Hugging Face names).
+        epochs, learning_rate, batch_size, gradient_accumulation: The optimisation.
+        max_length: Longest training example in tokens; longer ones are skipped and counted.
+        seed: Seed of the adapter's initialisation and the data order.
+        save_steps: Checkpoint every N optimizer steps (``--resume`` continues from the last one).
+        merged_type: How the adapted tensors are stored when merged into a GGUF: ``f16`` (default; the served
+            model gave the trained model's greedy outputs exactly in our check), ``q8_0`` (smaller, faster, rounded)
+            or ``f32``.
+
+    Example:
+        ```toml
+        [finetune]
+        rank = 16
+        epochs = 2
+        max_length = 768
+        ```
+    """
+
+    base: str = "embedded"
+    rank: int = Field(default=16, ge=1)
+    alpha: float = Field(default=32.0, gt=0)
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    epochs: float = Field(default=1.0, gt=0)
+    learning_rate: float = Field(default=2e-4, gt=0)
+    batch_size: int = Field(default=1, ge=1)
+    gradient_accumulation: int = Field(default=1, ge=1)
+    max_length: int = Field(default=1024, ge=16)
+    seed: int = 1234
+    save_steps: int = Field(default=10, ge=1)
+    merged_type: Literal["f16", "q8_0", "f32"] = "f16"
+
+
 class Config(_Section):
     """The whole validated configuration."""
 
@@ -279,6 +317,7 @@ class Config(_Section):
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     framework: FrameworkSettings = Field(default_factory=FrameworkSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     source: str | None = Field(default=None, exclude=True)
 
     @field_validator("roles")

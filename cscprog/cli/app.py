@@ -22,8 +22,8 @@ app = typer.Typer(
 )
 
 # Command modules, each registering its commands on `app` when imported.
-COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate", "compare", "export", "view",
-                   "demo", "arena")
+COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate", "compare", "export",
+                   "finetune", "view", "demo", "arena")
 
 
 @app.callback()

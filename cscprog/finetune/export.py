@@ -87,6 +87,7 @@ __all__ = [
     "format_target",
     "parse_completion",
     "split_paths",
+    "user_message",
     "write_export",
 ]
 
@@ -101,7 +102,14 @@ HF_INSTALL = 'pip install "cscprog[hf]"'
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def _user_message(history: str, language: str, domain: str) -> str:
+def user_message(history: str, language: str, domain: str) -> str:
+    """The user message of an example: ``Domain:`` (when known), ``Language:``, then the conversation so far.
+
+    Example:
+        ```python
+        user_message("Customer: Hello?", "en", "")   # 'Language: en\nConversation so far:\nCustomer: Hello?'
+        ```
+    """
     lines = [f"Domain: {domain}"] if domain else []
     lines += [f"Language: {language}", "Conversation so far:", history]
     return "\n".join(lines)
@@ -196,7 +204,7 @@ def export_examples(
             strategy = turn.strategy or ""
             meta = {"dialogue_id": dialogue.id, "turn_index": index, "language": lang, "domain": domain,
                     "strategy": strategy}
-            user = _user_message(dialogue.transcript(index), lang, domain)
+            user = user_message(dialogue.transcript(index), lang, domain)
             rows.append(_render(format, system, user, format_target(strategy, turn.text.strip()), meta,
                                 metadata))
     return rows

@@ -89,7 +89,16 @@ def _text_of(parts: Any) -> str:
     return "".join(texts)
 
 
-def _chat_messages(request: Request) -> list[dict[str, str]]:
+def chat_messages(request: Request) -> list[dict[str, str]]:
+    """The request as chat-template messages (system first, then the turns' text); no tools, text only.
+
+    Also used by :mod:`cscprog.finetune.engine`, whose transformers models take the same messages.
+
+    Example:
+        ```python
+        chat_messages(Request(model="local/x", messages=(Message.user("hi"),)))   # [{'role': 'user', ...}]
+        ```
+    """
     if request.tools:
         raise UnsupportedFeatureError("the local model has no native tool calling; use a text-based adapter")
     messages = []
@@ -211,7 +220,7 @@ class LlamaEngine:
             ContextLengthError: the prompt does not fit in ``n_ctx``.
             UnsupportedFeatureError: tools, images or an unknown ``response_format``.
         """
-        messages = _chat_messages(request)
+        messages = chat_messages(request)
         config = request.config
         wants_json, schema = json_schema_of(config.response_format)
         temperature = self.default_temperature if config.temperature is None else config.temperature

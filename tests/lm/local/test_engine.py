@@ -24,8 +24,8 @@ from cscprog.errors import ConfigError
 from cscprog.lm.local.engine import (
     AsyncLlamaEngine,
     LlamaEngine,
-    _chat_messages,
     build_local_lm,
+    chat_messages,
     json_schema_of,
     recommended_adapter,
 )
@@ -75,7 +75,7 @@ def test_request_translation():
             Message.user("?"),
         ),
     )
-    assert _chat_messages(request) == [
+    assert chat_messages(request) == [
         {"role": "system", "content": "Be brief. Answer in English."},
         {"role": "system", "content": "Rule: no emojis."},
         {"role": "user", "content": "hi"},
@@ -84,7 +84,7 @@ def test_request_translation():
     ]
     tool = FunctionTool(name="lookup", description="Look up", parameters={"type": "object", "properties": {}})
     with pytest.raises(UnsupportedFeatureError, match="tool calling"):
-        _chat_messages(Request(model="local/x", messages=(Message.user("hi"),), tools=(tool,)))
+        chat_messages(Request(model="local/x", messages=(Message.user("hi"),), tools=(tool,)))
 
 
 def test_response_format_shapes():

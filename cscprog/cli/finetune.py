@@ -1,0 +1,113 @@
+"""``cscprog finetune``: train a LoRA adapter on annotated dialogues, ready for ``evaluate --model``.
+
+The work is in :mod:`cscprog.finetune.train`; the settings are the config's ``[finetune]`` table, which the
+options here override for one run.
+
+Example:
+    ```
+    cscprog finetune train.jsonl -o ft/run1 --epochs 2
+    cscprog finetune train.jsonl -o ft/run1 --resume          # after an interruption
+    cscprog evaluate test.jsonl --model ft/run1 -o eval/ft
+    ```
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cscprog.cli.app import app
+from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
+from cscprog.cli.data import load_for_cli
+from cscprog.cli.runs import check_choice
+
+
+class _Bar:
+    """The loss on a rich bar (terminal) or a plain line per step (logs), on stderr."""
+
+    def __init__(self, mode: str) -> None:
+        rich = mode == "rich" or (mode == "auto" and sys.stderr.isatty())
+        self.off = mode == "off"
+        self.progress = Progress(TextColumn("finetune"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                                 console=console(stderr=True)) if rich else None
+        self.task: Any = None
+
+    def __enter__(self) -> _Bar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, step: int, total: int, loss: float | None) -> None:
+        shown = "–" if loss is None else f"{loss:.4f}"
+        if self.progress is not None:
+            if self.task is None:
+                self.task = self.progress.add_task("finetune", total=total, loss=shown)
+            self.progress.update(self.task, completed=step, total=total, loss=shown)
+        elif not self.off and loss is not None:
+            typer.echo(f"finetune: step {step}/{total} loss {shown}", err=True)
+
+
+@app.command("finetune")
+def finetune_command(
+    data: Path = typer.Argument(..., help="Annotated training dialogues (CSConv format or cscprog JSONL) or "
+                                          "sample:NAME."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output directory (adapter, merged GGUF, manifest)."),
+    base: str | None = typer.Option(None, "--base", help="embedded, a .gguf file or a Hugging Face model "
+                                                         "directory (default: finetune.base of the config)."),
+    epochs: float | None = typer.Option(None, "--epochs", min=0.01, help="Epochs (default: finetune.epochs)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N optimizer steps."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use at most N dialogues, picked by a hash of "
+                                                                  "their ids."),
+    resume: bool = typer.Option(False, "--resume", help="Continue this run from its last checkpoint."),
+    progress: str = typer.Option("auto", "--progress", help="auto, rich, plain or off (on stderr)."),
+    as_json: bool = JsonOption,
+    config: Path | None = ConfigOption,
+    taxonomy: str | None = TaxonomyOption,
+) -> None:
+    """Fine-tune a model on the next supporter turn (strategy, then reply; loss on that target only).
+
+    Exit status: 0 when trained, 2 for bad input or data (the message names the file, record, turn and field).
+    """
+    from cscprog.evaluation.evaluate import sample_dialogues
+    from cscprog.finetune.train import finetune
+
+    check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
+    loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    overrides: dict[str, Any] = {}
+    if base is not None:
+        overrides["base"] = base
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    settings = loaded_config.finetune.model_copy(update=overrides)
+    dialogues = sample_dialogues(load_for_cli(data, config, taxonomy, False, False).dialogues, limit)
+    with _Bar(progress) as bar:
+        result = finetune(dialogues, output, settings=settings, lm=loaded_config.lm,
+                          cache_dir=loaded_config.cache.path, taxonomy=tax, resume=resume, progress=bar,
+                          source=str(data), max_steps=max_steps)
+    manifest = result.manifest
+    summary = {"output": str(output), "adapter": str(result.adapter_dir),
+               "merged_gguf": str(result.merged_gguf) if result.merged_gguf else None,
+               "examples": manifest["data"]["examples"], "skipped_too_long": manifest["data"]["skipped_too_long"],
+               "steps": manifest["steps"], "first_loss": manifest["first_loss"],
+               "final_loss": manifest["final_loss"], "wall_time_s": manifest["wall_time_s"],
+               "device": manifest["device"]}
+    if as_json:
+        print_json(summary)
+        return
+    out = console()
+    out.print(f"Trained {manifest['steps']} steps on {summary['examples']} examples "
+              f"({summary['skipped_too_long']} skipped as too long) on {summary['device']} in "
+              f"{summary['wall_time_s']:.0f} s; loss {summary['first_loss']:.4f} -> {summary['final_loss']:.4f} "
+              "(per-step training loss, first and last step)")
+    out.print(f"Wrote {output / 'manifest.json'}, {result.adapter_dir}"
+              + (f" and {result.merged_gguf}" if result.merged_gguf else ""))
+    out.print(f"Evaluate it: cscprog evaluate DATA --model {output}")
