@@ -35,6 +35,7 @@ from cscprog.config import ROLES, Config, LMSettings, load_config
 from cscprog.context import CACHE_KEY, ROLE_KEY, RUNTIME_KEY
 from cscprog.lm import pricing
 from cscprog.lm.backends import build_lm, engine_in_use
+from cscprog.lm.backends.local import recommended_adapter
 from cscprog.lm.budget import Budget
 from cscprog.lm.gate import CallGate
 from cscprog.lm.limiter import RateLimiter
@@ -217,8 +218,6 @@ class Runtime:
         if current is not None and not getattr(current, "_cscprog_local_default", False):
             return {}
         if self._local_adapter is None:
-            from cscprog.lm.local.engine import recommended_adapter
-
             adapter = recommended_adapter()
             adapter._cscprog_local_default = True
             self._local_adapter = adapter

@@ -85,8 +85,8 @@ def test_any_litellm_model_string_builds_offline(monkeypatch, tmp_path):
         assert SENTINEL_KEY not in repr(lm.dump_state())
 
 
-def test_local_model_is_built_by_the_embedded_module_lazily(monkeypatch, tmp_path):
-    import cscprog.lm.local.engine as embedded
+def test_local_model_is_built_by_the_local_backend(monkeypatch, tmp_path):
+    import cscprog.lm.backends.local as embedded
 
     calls = []
 

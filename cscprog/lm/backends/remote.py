@@ -1,32 +1,18 @@
-"""Build the ``dspy.LM`` of a role from its :class:`cscprog.config.LMSettings`: any provider by config.
+"""What every remote (HTTP) backend shares: the ``dspy.LM`` keyword arguments, the API key, and which client serves.
 
-* ``model`` is any litellm model string (``openai/gpt-4o-mini``, ``anthropic/claude-3-5-haiku-latest``,
-  ``ollama_chat/qwen2.5``), or ``"local"`` for the embedded llama.cpp model
-  (:func:`cscprog.lm.local.engine.build_local_lm`, imported only then).
 * OpenAI-compatible servers (llama.cpp server, vLLM, Ollama, LM Studio) are ``openai/<name>`` with
   ``api_base = "http://host:port/v1"``. Without ``api_key_env`` such a server gets a placeholder key, never
   an ambient ``OPENAI_API_KEY`` that was meant for another endpoint.
 * The API key is read from the environment variable named by ``api_key_env`` when the LM is built; it is
   held only by the ``dspy.LM`` object (DSPy leaves it out of cache keys, history and saved state).
-* ``engine``: ``auto`` uses DSPy 3.4's native HTTP client (lm15) where it serves the provider (OpenAI and
-  OpenAI-compatible servers through ``api_base``, Anthropic, Gemini...) and litellm otherwise;
-  ``native`` forces the native client (refused at build time when it cannot serve the model) and
-  ``litellm`` forces litellm.
-
-  Measured with ``benchmarks/overhead.py`` (2 cores, loopback server in its own process answering after
-  100 ms, one ``dspy.Predict`` per call, cache off, two runs): native 8.1-9.4 calls/s at concurrency 1 and
-  34.7-35.0 at concurrency 4; litellm 7.2-7.9 and 29.0-29.7 (about 15% slower, some 20 ms of client CPU per
-  call, plus 5-10 s to import litellm once per process). Hence ``auto``.
 * ``num_retries=0`` on the ``dspy.LM``: :func:`cscprog.lm.invoke.invoke` retries transient errors itself
   (full jitter, ``Retry-After``), so every attempt passes the cache's observer (rate limit, budget).
 * ``cache=True`` always: :class:`cscprog.cache.ResponseCache` implements the modes (off, replay...).
 
 Example:
     ```python
-    from cscprog.config import LMSettings
-
-    settings = LMSettings(model="openai/qwen2.5-7b", api_base="http://127.0.0.1:8080/v1", temperature=0.0)
-    lm = build_lm(settings, cache_dir=Path("~/.cache/cscprog").expanduser())
+    lm = remote_lm(LMSettings(model="openai/m", api_base="http://127.0.0.1:8080/v1"), engine="auto")
+    engine_in_use(lm)  # "native"
     ```
 """
 
@@ -34,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported: no network
@@ -45,7 +30,7 @@ from cscprog.config import LMSettings  # noqa: E402
 from cscprog.errors import ConfigError  # noqa: E402
 from cscprog.redaction import redact_url  # noqa: E402
 
-__all__ = ["ENGINES", "NO_KEY_PLACEHOLDER", "build_lm", "engine_in_use"]
+__all__ = ["ENGINES", "NO_KEY_PLACEHOLDER", "engine_in_use", "lm_kwargs", "remote_lm"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +41,15 @@ NO_KEY_PLACEHOLDER = "sk-no-key-required"
 """Sent as the key to an ``api_base`` server when no ``api_key_env`` is configured (local servers ignore it)."""
 
 
-def _lm_kwargs(settings: LMSettings) -> dict[str, Any]:
+def lm_kwargs(settings: LMSettings) -> dict[str, Any]:
+    """The ``dspy.LM`` arguments every backend passes: no DSPy retries, DSPy's cache interface on, generation
+    settings (temperature, max_tokens, seed) where the role sets them.
+
+    Example:
+        ```python
+        lm_kwargs(LMSettings(temperature=0.0))  # {'num_retries': 0, 'cache': True, 'temperature': 0.0}
+        ```
+    """
     kwargs: dict[str, Any] = {"num_retries": 0, "cache": True}
     if settings.temperature is not None:
         kwargs["temperature"] = settings.temperature
@@ -67,32 +60,24 @@ def _lm_kwargs(settings: LMSettings) -> dict[str, Any]:
     return kwargs
 
 
-def build_lm(settings: LMSettings, *, cache_dir: Path, require_key: bool = True) -> dspy.LM:
-    """The ``dspy.LM`` for one role's settings.
+def remote_lm(settings: LMSettings, *, engine: str, require_key: bool = True) -> dspy.LM:
+    """A ``dspy.LM`` for a remote model with cscprog's ``engine`` setting (``auto``, ``native``, ``litellm``).
 
     Args:
         settings: The role's settings (``config.lm_for(role)``).
-        cache_dir: The cscprog cache directory (the embedded model assembles its weights there).
+        engine: cscprog's engine setting, a key of :data:`ENGINES`.
         require_key: False when no request will be sent (the cache's ``replay`` mode): an unset ``api_key_env``
             variable is then no error, and the LM gets a placeholder key (keys are never part of cache keys).
 
-    Returns:
-        A ``dspy.LM`` with ``num_retries=0`` and ``cache=True``.
-
     Raises:
-        ConfigError: ``api_key_env`` names an unset variable, ``engine = "native"`` cannot serve the model,
-            or the embedded model is unavailable.
+        ConfigError: ``api_key_env`` names an unset variable, or DSPy refuses the model string.
 
     Example:
         ```python
-        lm = build_lm(config.lm_for("judge"), cache_dir=config.cache.path)
+        lm = remote_lm(config.lm_for("judge"), engine="litellm")
         ```
     """
-    if settings.is_local:
-        from cscprog.lm.local.engine import build_local_lm
-
-        return build_local_lm(settings, Path(cache_dir), num_retries=0, cache=True)
-    kwargs = _lm_kwargs(settings)
+    kwargs = lm_kwargs(settings)
     kwargs["timeout"] = settings.timeout
     if settings.api_base:
         kwargs["api_base"] = settings.api_base
@@ -107,19 +92,11 @@ def build_lm(settings: LMSettings, *, cache_dir: Path, require_key: bool = True)
     elif settings.api_base:
         kwargs["api_key"] = NO_KEY_PLACEHOLDER
     try:
-        lm = dspy.LM(settings.model, engine=ENGINES[settings.engine], **kwargs)
+        lm = dspy.LM(settings.model, engine=ENGINES[engine], **kwargs)
     except (ValueError, TypeError, dspy.utils.exceptions.LMError) as error:
         raise ConfigError(f"lm.model {settings.model!r}: {error}") from None
-    engine = engine_in_use(lm)
-    if settings.engine == "native" and engine != "native":
-        raise ConfigError(
-            f"lm.engine = 'native': DSPy's native client cannot serve {settings.model!r} with these settings; "
-            "use engine = 'auto' or 'litellm'"
-        )
-    logger.debug(
-        "built LM %s (engine %s -> %s, endpoint %s)", settings.model, settings.engine, engine,
-        redact_url(settings.api_base),
-    )
+    logger.debug("built LM %s (engine %s -> %s, endpoint %s)", settings.model, engine, engine_in_use(lm),
+                 redact_url(settings.api_base))
     return lm
 
 
