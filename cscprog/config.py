@@ -23,44 +23,26 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cscprog.errors import ConfigError
-
-if TYPE_CHECKING:
-    from cscprog.framework import Taxonomy
-
-ROLES: tuple[str, ...] = (
-    "planner",
-    "supporter_assistant",
-    "supporter",
-    "customer_assistant",
-    "customer",
-    "rewriter",
-    "judge",
-    "classifier",
-    "responder",
-    "profiler",
-    "reflection",
-    "arena_agent",
-    "arena_judge",
-    "pair_judge",
-)
-"""Every LLM role cscprog knows; each can be given its own backend under ``[roles.NAME]``."""
+from cscprog.data.dialogue import Language
+from cscprog.errors import ConfigError, TaxonomyError
+from cscprog.framework import Taxonomy, load_taxonomy
+from cscprog.roles import ROLES, Role
 
 LOCAL_MAX_TOKENS: dict[str, int] = {
-    "planner": 256,
-    "supporter_assistant": 64,
-    "supporter": 160,
-    "customer_assistant": 96,
-    "customer": 128,
-    "judge": 384,
-    "classifier": 128,
-    "responder": 160,
-    "profiler": 256,
-    "reflection": 1024,
+    Role.PLANNER: 256,
+    Role.SUPPORTER_ASSISTANT: 64,
+    Role.SUPPORTER: 160,
+    Role.CUSTOMER_ASSISTANT: 96,
+    Role.CUSTOMER: 128,
+    Role.JUDGE: 384,
+    Role.CLASSIFIER: 128,
+    Role.RESPONDER: 160,
+    Role.PROFILER: 256,
+    Role.REFLECTION: 1024,
 }
 """Completion limits of the embedded model's roles when neither ``[lm]`` nor ``[roles.NAME]`` sets ``max_tokens``.
 
@@ -94,9 +76,8 @@ class LMSettings(_Section):
             ``ollama_chat/qwen2.5``) or ``"local"`` for the embedded model.
         api_base: Base URL of an OpenAI-compatible server (llama.cpp, vLLM, Ollama, LM Studio).
         api_key_env: The NAME of the environment variable holding the API key.
-        engine: ``auto`` picks DSPy's native HTTP client where it serves the provider (measured much
-            faster than litellm against a loopback server) and litellm otherwise; ``native`` and
-            ``litellm`` force one.
+        engine: ``auto`` picks DSPy's native HTTP client where it serves the provider (less client CPU a call
+            than litellm: the README's Benchmarks) and litellm otherwise; ``native`` and ``litellm`` force one.
     """
 
     model: str = LOCAL_MODEL
@@ -199,7 +180,7 @@ class RunSettings(_Section):
 
     concurrency: int = Field(default=4, ge=1, le=512)
     seed: int = 1234
-    language: Literal["en", "zh"] = "en"
+    language: Language = "en"
     max_utterances: int = Field(default=50, ge=2)
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
@@ -358,9 +339,6 @@ class Config(_Section):
         Raises:
             ConfigError: the taxonomy cannot be loaded or an override names an unknown stage or strategy.
         """
-        from cscprog.errors import TaxonomyError
-        from cscprog.framework import load_taxonomy
-
         try:
             return load_taxonomy(self.framework.taxonomy, stages=self.framework.stages)
         except TaxonomyError as error:

@@ -55,6 +55,7 @@ from cscprog.evaluation.metrics.dspy_metrics import (
     reply_similarity,
     strategy_accuracy,
 )
+from cscprog.roles import Role
 
 __all__ = ["CompileResult", "compile_program", "evaluate_program", "training_examples"]
 
@@ -150,7 +151,7 @@ def _prompt_lm(prompt_lm: dspy.LM | None) -> dspy.LM | None:
     if prompt_lm is not None:
         return prompt_lm
     runtime = current_runtime()
-    return runtime.lm("reflection") if runtime is not None else dspy.settings.lm
+    return runtime.lm(Role.REFLECTION) if runtime is not None else dspy.settings.lm
 
 
 def _threads(num_threads: int | None) -> int:

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 import dspy
 
 import cscprog
+from cscprog.agents.responder import ResponseGenerator
 from cscprog.errors import CscprogError
-from cscprog.framework.taxonomy import taxonomy_from_dict
+from cscprog.framework.loading import taxonomy_from_dict
 from cscprog.runs.manifest import build_manifest, write_manifest
 from cscprog.stamps import package_version
 
@@ -185,8 +186,6 @@ def load_compiled(
         ```
     """
     if program_cls is None:
-        from cscprog.agents.responder import ResponseGenerator
-
         program_cls = ResponseGenerator
     document = read_compiled(path)
     wanted = _class_path(program_cls)

@@ -43,22 +43,11 @@ class ClassifyStrategy(dspy.Signature):
     strategy: CscStrategy = dspy.OutputField(desc="The strategy the utterance uses, written exactly as listed")
 
 
-class ClassifyStrategyWithRationale(dspy.Signature):
-    """You annotate customer-support conversations. First explain briefly what the agent (the supporter) is
-    doing in the given utterance, then name the single support strategy that matches it.
-
-    Judge what the utterance does, not which words it contains: a question about the problem refines it,
-    a question about who the customer is verifies identity, a sentence that only repeats the customer's issue
-    restates it. Use the preceding turns only to understand the situation; label nothing but the given
-    utterance. When an utterance does several things, pick the strategy that best describes its main purpose.
-    Choose the fallback strategy only when none of the others fits."""
-
-    context: str = dspy.InputField(
-        desc="The turns just before the utterance, oldest first, one 'Speaker: text' line each"
-    )
-    utterance: str = dspy.InputField(desc="The supporter utterance to label")
-    language: str = dspy.InputField(desc="Language of the conversation: 'en' (English) or 'zh' (Chinese)")
-    rationale: str = dspy.OutputField(
-        desc="One or two sentences on what the utterance does, in the conversation's language"
-    )
-    strategy: CscStrategy = dspy.OutputField(desc="The strategy the utterance uses, written exactly as listed")
+ClassifyStrategyWithRationale: type[dspy.Signature] = ClassifyStrategy.with_instructions(
+    "You annotate customer-support conversations. First explain briefly what the agent (the supporter) is\n"
+    "doing in the given utterance, then name the single support strategy that matches it.\n\n"
+    + ClassifyStrategy.instructions.split("\n\n", 1)[1]
+).prepend("rationale", dspy.OutputField(desc="One or two sentences on what the utterance does, in the conversation's "
+                                               "language"), str)
+""":class:`ClassifyStrategy` with a short justification written before the label (the same guidance)."""
+ClassifyStrategyWithRationale.__name__ = ClassifyStrategyWithRationale.__qualname__ = "ClassifyStrategyWithRationale"

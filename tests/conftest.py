@@ -1,4 +1,8 @@
-"""Shared fixtures: every test gets fresh DSPy settings, a temporary cache and a clean environment."""
+"""Shared fixtures: every test gets fresh DSPy settings, a temporary cache and a clean environment.
+
+Process-wide state is put back after each test (DSPy's cache, the price-lookup memo) or each module (the
+loaded embedded models).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from pathlib import Path
 
 import dspy
 import pytest
+
+from cscprog.lm import pricing
+from cscprog.lm.local.model import unload_models
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED_DATA.is_dir():  # a clone checked out elsewhere: look beside the working directory too
@@ -27,9 +34,21 @@ def fresh_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     monkeypatch.chdir(home)
     previous_cache = dspy.cache
     dspy.cache = dspy.clients.Cache(enable_disk_cache=False, enable_memory_cache=True, disk_cache_dir=None)
-    with dspy.context(lm=None, adapter=None, callbacks=[], track_usage=False):
+    try:
+        with dspy.context(lm=None, adapter=None, callbacks=[], track_usage=False):
+            yield
+    finally:
+        dspy.cache = previous_cache
+        pricing.uninstall()  # a Runtime memoizes DSPy's price lookup process-wide; the next test starts without
+
+
+@pytest.fixture(autouse=True, scope="module")
+def fresh_local_models():
+    """Loaded embedded models are shared by the tests of one module (loading takes seconds), freed after it."""
+    try:
         yield
-    dspy.cache = previous_cache
+    finally:
+        unload_models()
 
 
 @pytest.fixture

@@ -33,16 +33,16 @@ import dspy
 
 from cscprog.concurrency import DEFAULT_CONCURRENCY, map_in_threads, run_concurrency
 from cscprog.data import Dialogue, render_transcript
-from cscprog.errors import TaxonomyError
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
+from cscprog.roles import Role
 from cscprog.signatures import ClassifyStrategy, ClassifyStrategyWithRationale, for_taxonomy
 
 __all__ = ["DEFAULT_CONCURRENCY", "StrategyClassifier", "TurnFailure"]
 
 logger = logging.getLogger(__name__)
 
-ROLE = "classifier"
+ROLE = Role.CLASSIFIER
 """The LM role of the classifier's calls."""
 
 RATIONALE_KEY = "strategy_rationale"
@@ -126,14 +126,7 @@ class StrategyClassifier(dspy.Module):
 
     def check_label(self, prediction: dspy.Prediction) -> str | None:
         """None when ``prediction.strategy`` is one strategy of the taxonomy, else the reason it is not."""
-        label = getattr(prediction, "strategy", None)
-        if not isinstance(label, str) or not label.strip():
-            return "the output names no strategy"
-        try:
-            self.taxonomy.parse(label)
-        except TaxonomyError:
-            return f"{label!r} is not one strategy of the {self.taxonomy.name} taxonomy"
-        return None
+        return self.taxonomy.label_problem(getattr(prediction, "strategy", None))
 
     def classify_turn(self, context: str, utterance: str, language: str = "en") -> dspy.Prediction:
         """Label one supporter utterance.

@@ -47,13 +47,14 @@ from cscprog.data import Dialogue, Turn, render_transcript
 from cscprog.errors import TaxonomyError
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
+from cscprog.roles import Role
 from cscprog.signatures import GuidedPredict, PredictStrategy, WriteReply, for_taxonomy, strategy_guide
 
 __all__ = ["CONTEXTS", "ResponseGenerator", "TurnPrediction", "respond_dialogue", "respond_dialogues"]
 
 logger = logging.getLogger(__name__)
 
-ROLE = "responder"
+ROLE = Role.RESPONDER
 """The LM role of the generator's calls."""
 
 ContextMode = Literal["reference", "generated"]
@@ -143,14 +144,7 @@ class ResponseGenerator(dspy.Module):
 
     def check_strategy(self, prediction: dspy.Prediction) -> str | None:
         """None when ``prediction.strategy`` is one strategy of the taxonomy, else the reason it is not."""
-        label = getattr(prediction, "strategy", None)
-        if not isinstance(label, str) or not label.strip():
-            return "the output names no strategy"
-        try:
-            self.taxonomy.parse(label)
-        except TaxonomyError:
-            return f"{label!r} is not one strategy of the {self.taxonomy.name} taxonomy"
-        return None
+        return self.taxonomy.label_problem(getattr(prediction, "strategy", None))
 
     @staticmethod
     def check_reply(prediction: dspy.Prediction) -> str | None:

@@ -41,6 +41,7 @@ from cscprog.data import SUPPORTER, Turn, render_transcript
 from cscprog.errors import ConfigError, TaxonomyError
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import invoke
+from cscprog.roles import Role
 
 __all__ = [
     "AgentTurn",
@@ -53,10 +54,10 @@ __all__ = [
     "import_module_attr",
 ]
 
-CHAT_ROLE = "arena_agent"
+CHAT_ROLE = Role.ARENA_AGENT
 """The default role of a chat candidate's calls."""
 
-MODULE_ROLE = "responder"
+MODULE_ROLE = Role.RESPONDER
 """The default role of a module candidate's calls."""
 
 OPENING_CUE = {

@@ -31,11 +31,12 @@ from cscprog.errors import DataError
 from cscprog.lm.invoke import invoke
 from cscprog.rolecs.checks import require_fields
 from cscprog.rolecs.plan import TOPIC_DOMAINS
+from cscprog.roles import Role
 from cscprog.signatures import PlanScenario
 
 __all__ = ["ArenaCustomer", "CustomerPlanner"]
 
-PLANNER_ROLE = "planner"
+PLANNER_ROLE = Role.PLANNER
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,15 @@ import dspy
 
 from cscprog.data import Dialogue
 from cscprog.lm.invoke import invoke
+from cscprog.roles import Role
 from cscprog.signatures import JudgeResolution, RateCall
 
 __all__ = ["JUDGE_ROLE", "ResolutionJudge", "ResolutionVerdict", "SatisfactionRating", "SatisfactionSurvey"]
 
-JUDGE_ROLE = "arena_judge"
+JUDGE_ROLE = Role.ARENA_JUDGE
 """The role of the arena's judges."""
 
-SURVEY_ROLE = "customer"
+SURVEY_ROLE = Role.CUSTOMER
 """The role that answers the end-of-call survey: the customer itself."""
 
 

@@ -51,10 +51,11 @@ from cscprog.arena.plots import write_plots
 from cscprog.arena.report import write_report
 from cscprog.arena.scores import label_strategies, score_conversation
 from cscprog.arena.simulate import ArenaSimulator, conversation_id
-from cscprog.data import Dialogue, Profile
+from cscprog.data import LANGUAGES, Dialogue, Profile
 from cscprog.errors import ConfigError, DataError
 from cscprog.files import atomic_write
 from cscprog.framework import Taxonomy, load_taxonomy
+from cscprog.roles import Role
 from cscprog.runs import ExecutionEngine, NoProgress, ProgressReporter, Runner, RunResult
 
 __all__ = ["RESULT_FORMAT", "ArenaOutcome", "ArenaSettings", "arena_roles", "read_records", "run_arena"]
@@ -113,7 +114,7 @@ class ArenaSettings:
             raise ConfigError(f"trials must be >= 1, got {self.trials}")
         if self.turn_cap < 2:
             raise ConfigError(f"turn cap must be >= 2 utterances, got {self.turn_cap}")
-        if self.language not in (None, "en", "zh"):
+        if self.language is not None and self.language not in LANGUAGES:
             raise ConfigError(f"language must be en or zh, got {self.language!r}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
@@ -237,7 +238,7 @@ def arena_roles(candidates: Sequence[Candidate], settings: ArenaSettings) -> tup
         check_setup(config, arena_roles(candidates, settings))
         ```
     """
-    roles = [PLANNER_ROLE, "customer_assistant", "customer", SURVEY_ROLE,
+    roles = [PLANNER_ROLE, Role.CUSTOMER_ASSISTANT, Role.CUSTOMER, SURVEY_ROLE,
              *(str(getattr(candidate, "role", MODULE_ROLE)) for candidate in candidates), JUDGE_ROLE,
              CLASSIFIER_ROLE]
     if settings.pairwise and len(candidates) > 1:

@@ -37,6 +37,7 @@ from cscprog.data import CUSTOMER, SUPPORTER, Dialogue, Scenario, Turn, render_t
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
 from cscprog.rolecs.checks import check_customer_turn, require_fields
+from cscprog.roles import Role
 from cscprog.signatures import DirectCustomer, WriteCustomerTurn
 
 __all__ = ["FINISH_REASONS", "ArenaSimulator", "conversation_id"]
@@ -140,12 +141,12 @@ class ArenaSimulator(dspy.Module):
                 return turns, "cap", None
             history = render_transcript(turns, strategies=False, language=language)
             direction = invoke(
-                self.customer_assistant, role="customer_assistant", attempts=self.attempts,
+                self.customer_assistant, role=Role.CUSTOMER_ASSISTANT, attempts=self.attempts,
                 validate=require_fields("direction"), scenario=customer.scenario, goal=customer.goal,
                 profile=profile_text, history=history, language=language,
             ).direction.strip()
             reply = invoke(
-                self.customer, role="customer", attempts=self.attempts, validate=check_customer_turn,
+                self.customer, role=Role.CUSTOMER, attempts=self.attempts, validate=check_customer_turn,
                 profile=profile_text, scenario=customer.scenario, history=history, direction=direction,
                 language=language,
             )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 import typer
 
+from cscprog.cli.common import CACHE_MODE_OPTION
 from cscprog.cli.helptext import tidy_help
 from cscprog.cli.logs import configure_logging
+from cscprog.config import CACHE_MODES
 from cscprog.errors import CscprogError
 from cscprog.redaction import redact_text, secret_values
 
@@ -40,12 +41,10 @@ def _global(
     """Customer-support conversations with LLMs: datasets, synthesis, evaluation and compiled programs."""
     configure_logging(verbose)
     if cache_mode is not None:
-        from cscprog.config import CACHE_MODES
-
         if cache_mode not in CACHE_MODES:
             raise typer.BadParameter(f"must be one of {', '.join(CACHE_MODES)}, got {cache_mode!r}",
                                      param_hint="--cache-mode")
-        os.environ["CSCPROG_CACHE_MODE"] = cache_mode  # read by load_config, here and in any worker process
+        CACHE_MODE_OPTION.set(cache_mode)  # applied by load_cli_config to this command's configuration
 
 
 def _load_commands() -> None:
@@ -76,6 +75,7 @@ def run(argv: list[str]) -> int:
     its standalone mode; errors cscprog raises on bad input become status 2 and one line, never a traceback.
     """
     command = cli_command()
+    option = CACHE_MODE_OPTION.set(None)
     try:
         command.main(args=argv, prog_name="cscprog", standalone_mode=True)
     except SystemExit as exit_:
@@ -87,4 +87,6 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
+    finally:
+        CACHE_MODE_OPTION.reset(option)
     return 0

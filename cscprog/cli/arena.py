@@ -31,6 +31,7 @@ from cscprog.cli.runs import (
     command_line,
     run_engine,
 )
+from cscprog.data import LANGUAGES
 from cscprog.errors import DataError
 from cscprog.framework import Taxonomy
 
@@ -139,7 +140,7 @@ def arena_command(
 
     check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
     if language is not None:
-        check_choice(language, ("en", "zh"), "--language")
+        check_choice(language, LANGUAGES, "--language")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
     plan_seed = seed if seed is not None else loaded_config.run.seed
     plan, chosen_topics, _ = plan_for_cli(profiles_path, topics, topics_file, n, plan_seed)
@@ -152,7 +153,7 @@ def arena_command(
         progress=lambda stage: make_progress(f"arena {stage}", progress),  # type: ignore[arg-type]
         command=command_line(ctx), resume_command=command_line(ctx, add_resume=True),
         inputs={"profiles": str(profiles_path) if profiles_path else "sample:profiles", "topics": chosen_topics,
-                "config": str(config) if config else loaded_config.source},
+                "config": loaded_config.source},
     )
     check_setup(loaded_config, arena_roles(built, settings))  # exit 2 naming the key, before any call or file
     runtime = Runtime(loaded_config)

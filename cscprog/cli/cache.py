@@ -27,8 +27,8 @@ from rich.table import Table
 
 from cscprog.cache import CacheError, ResponseCache, normalize_endpoint, read_last_run
 from cscprog.cli.app import app
-from cscprog.cli.common import ConfigOption
-from cscprog.config import CacheSettings, load_config
+from cscprog.cli.common import ConfigOption, load_cli_config
+from cscprog.config import CacheSettings
 from cscprog.errors import CscprogError
 
 cache_app = typer.Typer(
@@ -51,7 +51,7 @@ class CacheNotFoundError(CacheCommandError):
 
 
 def _settings(config: Path | None, directory: Path | None = None) -> CacheSettings:
-    settings = load_config(config).cache
+    settings = load_cli_config(config).cache
     return settings if directory is None else settings.model_copy(update={"dir": str(directory)})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,31 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def config_and_taxonomy(config_path: Path | None, taxonomy: str | None) -> tuple[Config, Taxonomy]:
-    """Load the config and the taxonomy (the ``--taxonomy`` option wins over ``[framework]``)."""
+CACHE_MODE_OPTION: ContextVar[str | None] = ContextVar("cscprog_cache_mode_option", default=None)
+"""The global ``--cache-mode`` of the command being run (set by the CLI's callback, reset after each command)."""
+
+
+def load_cli_config(config_path: Path | None) -> Config:
+    """The configuration of a command: ``--config`` (or the usual search), then the global ``--cache-mode``.
+
+    The option is applied to the loaded configuration, so it reaches every runtime and every Ray worker the
+    command builds (they get the validated configuration), and nothing of the process environment changes.
+
+    Example:
+        ```python
+        config = load_cli_config(Path("cscprog.toml"))  # after `cscprog --cache-mode replay ...`: mode "replay"
+        ```
+    """
     config = load_config(config_path)
+    mode = CACHE_MODE_OPTION.get()
+    if mode is None or mode == config.cache.mode:
+        return config
+    return config.model_copy(update={"cache": config.cache.model_copy(update={"mode": mode})})
+
+
+def config_and_taxonomy(config_path: Path | None, taxonomy: str | None) -> tuple[Config, Taxonomy]:
+    """Load the config (:func:`load_cli_config`) and the taxonomy (``--taxonomy`` wins over ``[framework]``)."""
+    config = load_cli_config(config_path)
     if taxonomy is None:
         return config, config.taxonomy()
     return config, load_taxonomy(taxonomy, stages=config.framework.stages if taxonomy == config.framework.taxonomy

@@ -34,6 +34,7 @@ from cscprog.cli.runs import (
     sibling_path,
 )
 from cscprog.data import Dialogue
+from cscprog.roles import Role
 from cscprog.runs import ItemError, Routed
 
 
@@ -65,7 +66,7 @@ def rewrite_command(
 
     check_choice(output_format, FORMATS, "--format")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    dialogues = load_for_cli(raw, config, taxonomy, skip_invalid, unknown_as_others=True).dialogues
+    dialogues = load_for_cli(raw, tax, skip_invalid, unknown_as_others=True).dialogues
     rewriter = Rewriter(tax, use_screen=screen, use_judge=judge, language=language)
     dropped_path = sibling_path(output, "dropped")
 
@@ -75,19 +76,18 @@ def rewrite_command(
         if decision.kept:
             return dialogue_record(result.dialogue, output_format, tax)
         if decision.rule == GENERATION_FAILURE:
-            role = "judge" if decision.stage == "judge" else "rewriter"
+            role = Role.JUDGE if decision.stage == "judge" else Role.REWRITER
             raise ItemError(f"{decision.stage}: {decision.reason}", role=role,
                             raw_text=decision.details.get("raw_text"))
         metadata = {**dialogue.metadata, "rewrite": decision.to_json(), "screen": result.screen,
                     "judge": result.judge}
         return Routed("dropped", dialogue.model_copy(update={"metadata": metadata}).to_json())
 
-    spec = RunSpec(name="rewrite", output=output, config=config, concurrency=concurrency, resume=resume,
+    spec = RunSpec(name="rewrite", output=output, config=loaded_config, concurrency=concurrency, resume=resume,
                    inputs={"raw": str(raw), "dialogues": len(dialogues), "format": output_format, "screen": screen,
                            "judge": judge, "language": language, "taxonomy": tax.name},
                    side_outputs={"dropped": dropped_path}, progress=progress, json_summary=as_json,
-                   loaded_config=loaded_config, context=ctx, engine=engine,
-                   roles=("rewriter", "judge") if judge else ("rewriter",))
+                   context=ctx, engine=engine, roles=(Role.REWRITER, Role.JUDGE) if judge else (Role.REWRITER,))
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)
 
 
@@ -117,7 +117,7 @@ def annotate_command(
 
     check_choice(output_format, FORMATS, "--format")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    dialogues = load_for_cli(data, config, taxonomy, skip_invalid, unknown_as_others=False).dialogues
+    dialogues = load_for_cli(data, tax, skip_invalid, unknown_as_others=False).dialogues
     classifier = StrategyClassifier(tax, concurrency=1, rationale=rationale)
 
     def work(dialogue: Dialogue) -> dict:
@@ -126,13 +126,12 @@ def annotate_command(
             first = result.failures[0]
             raise ItemError(
                 f"{len(result.failures)} supporter turn(s) not labelled; turn {first.turn_index}: {first.reason}",
-                role="classifier", raw_text=first.raw_text,
+                role=Role.CLASSIFIER, raw_text=first.raw_text,
             )
         return dialogue_record(result.dialogue, output_format, tax)
 
-    spec = RunSpec(name="annotate", output=output, config=config, concurrency=concurrency, resume=resume,
+    spec = RunSpec(name="annotate", output=output, config=loaded_config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(dialogues), "format": output_format,
                            "only_missing": only_missing, "rationale": rationale, "taxonomy": tax.name},
-                   progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx, engine=engine,
-                   roles=("classifier",))
+                   progress=progress, json_summary=as_json, context=ctx, engine=engine, roles=(Role.CLASSIFIER,))
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)

@@ -19,6 +19,7 @@ from cscprog.cli.common import (
 )
 from cscprog.data import DialogueFile, dataset_stats, read_dialogues, split_dialogues, write_dialogues
 from cscprog.errors import ConfigError, DataError
+from cscprog.framework import Taxonomy
 
 SkipOption = typer.Option(False, "--skip-invalid", help="Skip bad records (reported) instead of stopping.")
 UnknownOption = typer.Option(False, "--unknown-as-others", help="Map unknown strategy labels to Others.")
@@ -48,11 +49,9 @@ def _report_renamed(loaded: DialogueFile, limit: int = 20) -> None:
         typer.echo(f"  ... and {len(loaded.renamed) - limit} more", err=True)
 
 
-def load_for_cli(path: Path, config: Path | None, taxonomy: str | None, skip_invalid: bool,
-                 unknown_as_others: bool) -> DialogueFile:
-    """Read a dialogue file with the CLI's taxonomy and policies, reporting skipped records on stderr."""
-    _, tax = config_and_taxonomy(config, taxonomy)
-    loaded = read_dialogues(resolve_data_path(path), taxonomy=tax, skip_invalid=skip_invalid,
+def load_for_cli(path: Path, taxonomy: Taxonomy, skip_invalid: bool, unknown_as_others: bool) -> DialogueFile:
+    """Read a dialogue file with the command's taxonomy and policies, reporting skipped records on stderr."""
+    loaded = read_dialogues(resolve_data_path(path), taxonomy=taxonomy, skip_invalid=skip_invalid,
                             unknown_strategy="fallback" if unknown_as_others else "error")
     _report_renamed(loaded)
     if loaded.skipped:
@@ -75,7 +74,7 @@ def stats_command(
 ) -> None:
     """Dialogues, utterances, supporter turns, strategy and stage distributions, flow violations, domains."""
     _, tax = config_and_taxonomy(config, taxonomy)
-    loaded = load_for_cli(data, config, taxonomy, skip_invalid, unknown_as_others)
+    loaded = load_for_cli(data, tax, skip_invalid, unknown_as_others)
     stats = dataset_stats(loaded.dialogues, tax)
     stats["skipped"] = len(loaded.skipped)
     if as_json:
@@ -147,7 +146,7 @@ def split_command(
     """Split dialogues into train/dev/test files by a hash of their ids (stable: a dialogue never changes split)."""
     shares = parse_ratios(ratios)
     _, tax = config_and_taxonomy(config, taxonomy)
-    loaded = load_for_cli(data, config, taxonomy, skip_invalid, unknown_as_others)
+    loaded = load_for_cli(data, tax, skip_invalid, unknown_as_others)
     parts = split_dialogues(loaded.dialogues, shares, salt=salt)
     counts = {name: write_dialogues(output / f"{name}.jsonl", dialogues, taxonomy=tax)
               for name, dialogues in parts.items()}

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from cscprog.cli.app import app
-from cscprog.cli.common import ConfigOption, console
+from cscprog.cli.common import ConfigOption, console, load_cli_config
 from cscprog.cli.logs import LogStream
 from cscprog.cli.runs import PROGRESS_MODES, ProgressOption, check_choice
 
@@ -35,7 +35,6 @@ def demo_command(
     response cache, so a second run replays it. Exit status: 0 when every stage ran (some items may have failed:
     the report lists them), 130 when interrupted, 1 when stopped by the budget, 2 for bad input or configuration.
     """
-    from cscprog.config import load_config
     from cscprog.demo import demo_config, provider_snippet, run_demo
     from cscprog.demo.stages import ROLES_USED
     from cscprog.lm.preflight import check_setup
@@ -44,7 +43,7 @@ def demo_command(
 
     check_choice(progress, PROGRESS_MODES, "--progress")
     err = console(stderr=True)
-    loaded = load_config(config)
+    loaded = load_cli_config(config)
     check_setup(loaded, ROLES_USED)  # before the embedded model's weights are looked for or any call is made
     prepared, notes = demo_config(loaded, output, fresh=fresh)
     for note in notes:

@@ -35,6 +35,7 @@ from cscprog.cli.runs import (
 from cscprog.errors import ConfigError
 from cscprog.framework import Taxonomy
 from cscprog.lm.preflight import check_setup
+from cscprog.roles import Role
 
 _HEADLINE = (("B-2", "bleu2"), ("B-4", "bleu4"), ("R-L", "rouge_l"), ("BS", "bertscore"), ("BR", "bleurt"),
              ("ACC", "accuracy"), ("macro-F1", "macro_f1"), ("WL-F1", "semantic"), ("Dist-1", "distinct1"),
@@ -143,9 +144,9 @@ def evaluate_command(
     check_choice(context, CONTEXTS, "--context")
     check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    check_setup(loaded_config, ("responder",))
+    check_setup(loaded_config, (Role.RESPONDER,))
     scoring = _metric_options(loaded_config, metrics, bertscore, resamples)
-    dialogues = load_for_cli(data, config, taxonomy, False, False).dialogues
+    dialogues = load_for_cli(data, tax, False, False).dialogues
     target = output or _default_output(data, context)
     chosen_engine = run_engine(engine, loaded_config)
     runtime = Runtime(loaded_config)
@@ -201,7 +202,7 @@ def score_command(
 
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
     scoring = _metric_options(loaded_config, metrics, bertscore, resamples)
-    dialogues = load_for_cli(reference, config, taxonomy, False, False).dialogues
+    dialogues = load_for_cli(reference, tax, False, False).dialogues
     result = score_file(predictions, dialogues, tax, **scoring)
     if as_json:
         print_json(result)
@@ -290,10 +291,10 @@ def compile_command(
     check_choice(optimizer, tuple(RECIPES), "--optimizer")
     check_choice(budget, BUDGETS, "--budget")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    check_setup(loaded_config, ("responder",) if optimizer == "bootstrap" else ("responder", "reflection"))
-    train_set = training_examples(sample_dialogues(load_for_cli(train, config, taxonomy, False, False).dialogues,
+    check_setup(loaded_config, (Role.RESPONDER,) if optimizer == "bootstrap" else (Role.RESPONDER, Role.REFLECTION))
+    train_set = training_examples(sample_dialogues(load_for_cli(train, tax, False, False).dialogues,
                                                    train_limit))
-    dev_set = training_examples(sample_dialogues(load_for_cli(dev, config, taxonomy, False, False).dialogues,
+    dev_set = training_examples(sample_dialogues(load_for_cli(dev, tax, False, False).dialogues,
                                                  dev_limit))
     objective = _objective(metric, weights, metrics, loaded_config, tax)
     chosen_seed = loaded_config.run.seed if seed is None else seed

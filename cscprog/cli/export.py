@@ -99,7 +99,7 @@ def export_command(
     ratios = parse_split(split)
     prompt = read_system_prompt(system_prompt, system_prompt_file)
     _, tax = config_and_taxonomy(config, taxonomy)
-    dialogues = load_for_cli(data, config, taxonomy, False, False).dialogues
+    dialogues = load_for_cli(data, tax, False, False).dialogues
     result = write_export(output, dialogues, format, split=ratios, system_prompt=prompt,  # type: ignore[arg-type]
                           language=language, taxonomy=tax, metadata=metadata, salt=split_salt, source=str(data),
                           card=card, command=command_line(ctx), license=license)

@@ -33,6 +33,7 @@ from cscprog.cli.runs import (
 from cscprog.data import Dialogue
 from cscprog.errors import DataError
 from cscprog.framework import Taxonomy
+from cscprog.roles import Role
 from cscprog.runs import ItemError
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def respond_command(
 
     check_choice(context, CONTEXTS, "--context")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    dialogues = load_for_cli(data, config, taxonomy, skip_invalid, unknown_as_others=False).dialogues
+    dialogues = load_for_cli(data, tax, skip_invalid, unknown_as_others=False).dialogues
     usable = [dialogue for dialogue in dialogues if dialogue.supporter_indices()]
     if len(usable) < len(dialogues):
         typer.echo(f"skipping {len(dialogues) - len(usable)} dialogue(s) without a supporter turn", err=True)
@@ -136,13 +137,13 @@ def respond_command(
         failed = [row for row in rows if not row.ok]
         if failed:
             raise ItemError(f"{len(failed)} of {len(rows)} supporter turn(s) got no response; turn "
-                            f"{failed[0].turn_index}: {failed[0].failure}", role="responder")
+                            f"{failed[0].turn_index}: {failed[0].failure}", role=Role.RESPONDER)
         return [row.to_json() for row in rows]
 
-    spec = RunSpec(name="respond", output=output, config=config, concurrency=concurrency, resume=resume,
+    spec = RunSpec(name="respond", output=output, config=loaded_config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(usable), "context": context,
                            "program": str(program) if program else None, "gold_strategy": gold_strategy,
                            "taxonomy": tax.name},
                    id_field="dialogue_id", many_records=True, progress=progress, json_summary=as_json,
-                   loaded_config=loaded_config, context=ctx, engine=engine, roles=("responder",))
+                   context=ctx, engine=engine, roles=(Role.RESPONDER,))
     execute(spec, items=[(d.id, d) for d in usable], work=work)

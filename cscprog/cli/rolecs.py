@@ -34,11 +34,12 @@ from cscprog.cli.runs import (
     execute,
     sibling_path,
 )
-from cscprog.data import Dialogue, Profile, read_profiles
+from cscprog.data import LANGUAGES, Dialogue, Profile, read_profiles
 from cscprog.errors import DataError
+from cscprog.roles import Role
 from cscprog.runs import Routed
 
-SYNTHESIS_ROLES = ("planner", "supporter_assistant", "supporter", "customer_assistant", "customer")
+SYNTHESIS_ROLES = (Role.PLANNER, Role.SUPPORTER_ASSISTANT, Role.SUPPORTER, Role.CUSTOMER_ASSISTANT, Role.CUSTOMER)
 """The roles one role-play dialogue calls (the judge too with --filter)."""
 
 
@@ -140,7 +141,7 @@ def synthesize_command(
 
     check_choice(output_format, FORMATS, "--format")
     if language is not None:
-        check_choice(language, ("en", "zh"), "--language")
+        check_choice(language, LANGUAGES, "--language")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
     plan_seed = seed if seed is not None else loaded_config.run.seed
     plan, chosen_topics, profile_count = plan_for_cli(profiles_path, topics, topics_file, n, plan_seed)
@@ -157,14 +158,14 @@ def synthesize_command(
         return record if verdict.passed else Routed("rejected", record)
 
     side = {"rejected": sibling_path(output, "rejected")} if filter_ else {}
-    spec = RunSpec(name="synthesize", output=output, config=config, concurrency=concurrency, resume=resume,
+    spec = RunSpec(name="synthesize", output=output, config=loaded_config, concurrency=concurrency, resume=resume,
                    inputs={"profiles": str(profiles_path) if profiles_path else "sample:profiles",
                            "profile_count": profile_count, "topics": chosen_topics, "n": n, "planned": len(plan),
                            "seed": plan_seed, "filter": filter_, "max_utterances": max_utterances,
                            "hard_flow_guard": hard_flow_guard, "language": language, "format": output_format,
                            "taxonomy": tax.name},
-                   side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx,
-                   engine=engine, roles=SYNTHESIS_ROLES + (("judge",) if filter_ else ()))
+                   side_outputs=side, progress=progress, json_summary=as_json, context=ctx,
+                   engine=engine, roles=SYNTHESIS_ROLES + ((Role.JUDGE,) if filter_ else ()))
     execute(spec, items=[(dialogue_id, (dialogue_id, profile, topic)) for dialogue_id, profile, topic in plan],
             work=work)
 
@@ -196,7 +197,7 @@ def judge_command(
 
     check_choice(output_format, FORMATS, "--format")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    dialogues = load_for_cli(data, config, taxonomy, skip_invalid, unknown_as_others=False).dialogues
+    dialogues = load_for_cli(data, tax, skip_invalid, unknown_as_others=False).dialogues
     judge = QualityJudge(tax, concurrency=1)
 
     def work(dialogue: Dialogue) -> object:
@@ -205,9 +206,9 @@ def judge_command(
         return Routed("rejected", record) if keep_only_passing and not verdict.passed else record
 
     side = {"rejected": sibling_path(output, "rejected")} if keep_only_passing else {}
-    spec = RunSpec(name="judge", output=output, config=config, concurrency=concurrency, resume=resume,
+    spec = RunSpec(name="judge", output=output, config=loaded_config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(dialogues), "keep_only_passing": keep_only_passing,
                            "format": output_format, "taxonomy": tax.name},
-                   side_outputs=side, progress=progress, json_summary=as_json, loaded_config=loaded_config, context=ctx,
-                   engine=engine, roles=("judge",))
+                   side_outputs=side, progress=progress, json_summary=as_json, context=ctx,
+                   engine=engine, roles=(Role.JUDGE,))
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)

@@ -8,7 +8,7 @@ function and call :func:`execute`, which runs them through :class:`cscprog.runs.
 
 Example:
     ```python
-    execute(RunSpec(name="annotate", output=out, config=config_path, concurrency=None, resume=False,
+    execute(RunSpec(name="annotate", output=out, config=config, concurrency=None, resume=False,
                     inputs={"data": str(data)}), items=[(d.id, d) for d in dialogues], work=annotate_one)
     ```
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 import typer
 
-from cscprog.config import Config, load_config
+from cscprog.config import Config
 from cscprog.data import Dialogue
 from cscprog.data.io import released_record
 from cscprog.errors import CscprogError
@@ -116,8 +116,7 @@ def sibling_path(output: Path, kind: str) -> Path:
 def dialogue_record(dialogue: Dialogue, output_format: str, taxonomy: Taxonomy) -> dict[str, Any]:
     """The output record of a dialogue: cscprog's own, or the released format with its id kept (for resume)."""
     if output_format == "released":
-        with_id = dialogue.model_copy(update={"metadata": {**dialogue.metadata, "has_id": True}})
-        return released_record(with_id, taxonomy)
+        return released_record(dialogue, taxonomy, with_id=True)
     return dialogue.to_json()
 
 
@@ -172,7 +171,7 @@ class RunSpec:
     Attributes:
         name: The command (``synthesize``), shown on the progress bar.
         output: The main output.
-        config: The ``--config`` path, or None.
+        config: The loaded configuration (:func:`cscprog.cli.common.config_and_taxonomy`).
         concurrency: ``--concurrency`` or None for the config's ``[run] concurrency``.
         resume: ``--resume``.
         inputs: What the manifest records as the run's inputs.
@@ -181,7 +180,6 @@ class RunSpec:
         side_outputs: Named extra outputs (``{"rejected": path}``).
         progress: ``auto``, ``rich``, ``plain`` or ``off``.
         json_summary: Print the summary as JSON on stdout.
-        loaded_config: The configuration when the command already loaded it.
         context: The command's ``typer.Context`` (to record the command line and the resume command).
         engine: ``--engine`` (``local`` or ``ray``), or None for the config's ``[run] engine``.
         roles: The LM roles the work calls, checked before the run (:func:`cscprog.lm.preflight.check_setup`).
@@ -189,7 +187,7 @@ class RunSpec:
 
     name: str
     output: Path
-    config: Path | None
+    config: Config
     concurrency: int | None
     resume: bool
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -198,7 +196,6 @@ class RunSpec:
     side_outputs: dict[str, Path] = field(default_factory=dict)
     progress: str = "auto"
     json_summary: bool = False
-    loaded_config: Config | None = None
     context: Any = None
     engine: str | None = None
     roles: tuple[str, ...] = ()
@@ -223,7 +220,7 @@ def execute(spec: RunSpec, *, items: Iterable[tuple[str, Any]], work: Callable[[
         CscprogError: bad input or a setup that cannot serve ``spec.roles`` (the CLI's status 2), before any call.
     """
     check_choice(spec.progress, PROGRESS_MODES, "--progress")
-    config = spec.loaded_config if spec.loaded_config is not None else load_config(spec.config)
+    config = spec.config
     check_setup(config, spec.roles)
     concurrency = spec.concurrency if spec.concurrency is not None else config.run.concurrency
     ctx = spec.context
@@ -246,7 +243,7 @@ def execute(spec: RunSpec, *, items: Iterable[tuple[str, Any]], work: Callable[[
                 runtime=runtime,
                 progress=make_progress(spec.name, spec.progress),  # type: ignore[arg-type]
                 command=command,
-                inputs={**spec.inputs, "config": str(spec.config) if spec.config else config.source},
+                inputs={**spec.inputs, "config": config.source},
                 seed=config.run.seed,
                 resume_command=resume_command,
                 engine=engine,

@@ -39,26 +39,27 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import dspy
 
 from cscprog.csconv.postfilter import postfilter
 from cscprog.csconv.prefilter import PrefilterRules, prefilter
-from cscprog.data import Dialogue, Turn
+from cscprog.data import LANGUAGES, Dialogue, Turn
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
+from cscprog.roles import Role
 from cscprog.signatures.rewriting import ScreenCall, judge_signature, rewrite_signature
 
-__all__ = ["STAGES", "RewriteDecision", "Rewriter", "Stage", "decision_counts"]
+__all__ = ["STAGES", "RewriteDecision", "RewriteStage", "Rewriter", "decision_counts"]
 
 logger = logging.getLogger(__name__)
 
-Stage = Literal["prefilter", "screen", "rewrite", "postfilter", "judge"]
-STAGES: tuple[Stage, ...] = ("prefilter", "screen", "rewrite", "postfilter", "judge")
-"""The pipeline stages, in the order they run."""
+RewriteStage = Literal["prefilter", "screen", "rewrite", "postfilter", "judge"]
+"""A step of the CSConv pipeline (not a :class:`cscprog.framework.Stage` of the taxonomy)."""
+STAGES: tuple[RewriteStage, ...] = get_args(RewriteStage)
+"""The pipeline steps, in the order they run."""
 
-LANGUAGES = ("en", "zh")
 GENERATION_FAILURE = "generation_failure"
 """The ``rule`` of a decision recording an LLM stage that produced no usable output."""
 
@@ -82,7 +83,7 @@ class RewriteDecision:
     """
 
     kept: bool
-    stage: Stage
+    stage: RewriteStage
     rule: str | None = None
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -209,7 +210,7 @@ class Rewriter(dspy.Module):
 
         if self.use_screen:
             try:
-                screened = invoke(self.screen, role="rewriter", attempts=self.attempts, transcript=raw_transcript)
+                screened = invoke(self.screen, role=Role.REWRITER, attempts=self.attempts, transcript=raw_transcript)
             except GenerationFailure as error:
                 return outcome.drop("screen", GENERATION_FAILURE, str(error))
             outcome.screen = {
@@ -225,7 +226,7 @@ class Rewriter(dspy.Module):
         try:
             written = invoke(
                 self.rewrite,
-                role="rewriter",
+                role=Role.REWRITER,
                 attempts=self.attempts,
                 validate=self.check_rewrite,
                 transcript=raw_transcript,
@@ -246,12 +247,12 @@ class Rewriter(dspy.Module):
         if not checked.kept:
             return outcome.drop("postfilter", checked.rule, checked.reason, checked.details)
 
-        last: Stage = "postfilter"
+        last: RewriteStage = "postfilter"
         if self.use_judge:
             last = "judge"
             try:
                 judged = invoke(
-                    self.judge_rewrite, role="judge", attempts=self.attempts, transcript=cleaned.transcript()
+                    self.judge_rewrite, role=Role.JUDGE, attempts=self.attempts, transcript=cleaned.transcript()
                 )
             except GenerationFailure as error:
                 return outcome.drop("judge", GENERATION_FAILURE, str(error))
@@ -281,12 +282,13 @@ class _Outcome:
         )
 
     def drop(
-        self, stage: Stage, rule: str | None, reason: str, details: dict[str, Any] | None = None
+        self, stage: RewriteStage, rule: str | None, reason: str, details: dict[str, Any] | None = None
     ) -> dspy.Prediction:
         logger.debug("dropped at %s (%s): %s", stage, rule, reason)
         return self._prediction(None, RewriteDecision(False, stage, rule, reason, dict(details or {})))
 
-    def keep(self, stage: Stage, candidate: Dialogue, source_id: str, details: dict[str, Any]) -> dspy.Prediction:
+    def keep(self, stage: RewriteStage, candidate: Dialogue, source_id: str,
+             details: dict[str, Any]) -> dspy.Prediction:
         decision = RewriteDecision(True, stage, None, "passed every filter", dict(details))
         metadata = {
             **candidate.metadata,

@@ -1,6 +1,16 @@
 """Dialogues, profiles and scenarios; reading and writing them; learning-task views, splits and statistics."""
 
-from cscprog.data.dialogue import CUSTOMER, SUPPORTER, Dialogue, Speaker, Turn, detect_language, render_transcript
+from cscprog.data.dialogue import (
+    CUSTOMER,
+    LANGUAGES,
+    SUPPORTER,
+    Dialogue,
+    Language,
+    Speaker,
+    Turn,
+    detect_language,
+    render_transcript,
+)
 from cscprog.data.io import DialogueFile, read_dialogues, read_profiles, released_record, write_dialogues
 from cscprog.data.profile import Profile, Scenario
 from cscprog.data.splits import split_dialogues, split_of
@@ -9,9 +19,11 @@ from cscprog.data.views import dialogue_examples, next_turn_examples, turn_examp
 
 __all__ = [
     "CUSTOMER",
+    "LANGUAGES",
     "SUPPORTER",
     "Dialogue",
     "DialogueFile",
+    "Language",
     "Profile",
     "Scenario",
     "Speaker",

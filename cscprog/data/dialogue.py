@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,10 +29,14 @@ Speaker = Literal["supporter", "customer"]
 SUPPORTER: Speaker = "supporter"
 CUSTOMER: Speaker = "customer"
 
+Language = Literal["en", "zh"]
+"""A dialogue language cscprog writes prompts for."""
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
-def detect_language(text: str) -> Literal["en", "zh"]:
+def detect_language(text: str) -> Language:
     """``"zh"`` when at least a fifth of the letters are CJK ideographs, else ``"en"``."""
     letters = [ch for ch in text if ch.isalpha()]
     if not letters:

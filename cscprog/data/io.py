@@ -125,8 +125,20 @@ def read_dialogues(
     return result
 
 
-def released_record(dialogue: Dialogue, taxonomy: Taxonomy) -> dict[str, Any]:
-    """The released-format record of a dialogue (labels rendered as ``策略N 名称``)."""
+def released_record(dialogue: Dialogue, taxonomy: Taxonomy, *, with_id: bool | None = None) -> dict[str, Any]:
+    """The released-format record of a dialogue (labels rendered as ``策略N 名称``).
+
+    Args:
+        dialogue: The dialogue.
+        taxonomy: Renders the labels.
+        with_id: Write the dialogue's ``id``: True always (an output a run resumes by id), False never, None
+            (default) when the record it was read from had one (``metadata["has_id"]``, set by the reader).
+
+    Example:
+        ```python
+        released_record(dialogue, load_taxonomy("csc"), with_id=True)  # {"id": ..., "dialogue": [...], ...}
+        ```
+    """
     turns = []
     for turn in dialogue.turns:
         label = "+".join(taxonomy.released_label(name) for name in turn.strategies)
@@ -134,7 +146,7 @@ def released_record(dialogue: Dialogue, taxonomy: Taxonomy) -> dict[str, Any]:
         item.update(turn.metadata.get("released_extra", {}))
         turns.append(item)
     record: dict[str, Any] = {}
-    if dialogue.metadata.get("has_id"):
+    if with_id or (with_id is None and dialogue.metadata.get("has_id")):
         record["id"] = dialogue.id
     record["dialogue"] = turns
     record["source"] = dialogue.domain

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from cscprog.config import LOCAL_MODEL, Config
-from cscprog.data import Dialogue, split_dialogues
+from cscprog.data import LANGUAGES, Dialogue, split_dialogues
+from cscprog.lm.local.weights import resolve_model_file
+from cscprog.roles import Role
 
 __all__ = ["DEMO_LOCAL_SIZE", "SPLIT_SALT", "DemoPlan", "busy_machine", "demo_config", "held_out_splits",
            "provider_snippet", "truncate"]
@@ -36,7 +38,7 @@ SPLIT_SALT = "cscprog-demo"
 
 SPLITS = {"train": 0.6, "dev": 0.2, "test": 0.2}
 
-LOCAL_MAX_TOKENS = {"judge": 384}
+LOCAL_MAX_TOKENS = {Role.JUDGE: 384}
 """Completion limits of the embedded model's roles in the demo when none is configured (others:
 :data:`LOCAL_DEFAULT_MAX_TOKENS`). A small model at temperature 0 often repeats itself until the limit (decoding
 runs at 5-10 tokens a second on two cores); low limits bound that cost while leaving room for the judge's five
@@ -86,7 +88,7 @@ class DemoPlan:
     def __post_init__(self) -> None:
         if not self.raw_ids:
             raise ValueError("raw_ids must name at least one raw sample dialogue")
-        if self.language not in ("en", "zh"):
+        if self.language not in LANGUAGES:
             raise ValueError(f"language must be 'en' or 'zh', got {self.language!r}")
         if self.max_utterances < 2:
             raise ValueError(f"max_utterances must be >= 2, got {self.max_utterances}")
@@ -162,8 +164,6 @@ def demo_config(config: Config, out_dir: Path, *, fresh: bool = False) -> tuple[
         notes.append("--fresh: every LM call is made again and its cached response replaced")
     lm = config.lm
     if lm.model == LOCAL_MODEL and lm.local_model_path is None:
-        from cscprog.lm.local.weights import resolve_model_file
-
         size = lm.local_model_size
         if "local_model_size" not in lm.model_fields_set:
             size = DEMO_LOCAL_SIZE

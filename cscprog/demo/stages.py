@@ -29,12 +29,23 @@ from typing import Any
 
 import dspy
 
+from cscprog.agents.classifier import StrategyClassifier
+from cscprog.agents.responder import ResponseGenerator
+from cscprog.csconv.rewriter import GENERATION_FAILURE, Rewriter
 from cscprog.data import Dialogue
 from cscprog.demo.plan import DemoPlan, held_out_splits, truncate
 from cscprog.errors import CscprogError
+from cscprog.evaluation.evaluate import evaluate
+from cscprog.evaluation.metrics.semantic import load_semantic_scorer
 from cscprog.framework import Taxonomy
 from cscprog.lm.runtime import Runtime
+from cscprog.optimizers import compile_program, save_compiled, training_examples
+from cscprog.rolecs.judge import QualityJudge
+from cscprog.rolecs.plan import TOPICS, synthesis_plan
+from cscprog.rolecs.roleplay import RolePlaySimulator
+from cscprog.roles import Role
 from cscprog.runs import FailureLog, ItemError, NoProgress, ProgressReporter, Runner, RunResult
+from cscprog.samples import load_profiles, load_sample
 
 __all__ = ["COMPILE_OVERRIDES", "CONTEXTS", "PROGRAMS", "ROLES_USED", "STAGES", "CompileOutcome", "CsconvOutcome",
            "DemoContext", "DemoStopped", "EvaluateOutcome", "RolecsOutcome", "StageRun", "compile_stage",
@@ -50,8 +61,8 @@ PROGRAMS = ("base", "compiled")
 STAGES = ("rewrite", "annotate", "synthesize", "judge", "compile", *(f"evaluate {program} ({context})"
                                                                      for program in PROGRAMS for context in CONTEXTS))
 """The demo's steps in order, as numbered on the progress display (``3/9 synthesize``)."""
-ROLES_USED = ("rewriter", "judge", "classifier", "planner", "supporter_assistant", "supporter",
-              "customer_assistant", "customer", "responder", "reflection")
+ROLES_USED = (Role.REWRITER, Role.JUDGE, Role.CLASSIFIER, Role.PLANNER, Role.SUPPORTER_ASSISTANT, Role.SUPPORTER,
+              Role.CUSTOMER_ASSISTANT, Role.CUSTOMER, Role.RESPONDER, Role.REFLECTION)
 """Every role whose LM the demo builds (``reflection``: the compile asks for its prompt LM even when unused)."""
 
 ProgressFactory = Callable[[str], ProgressReporter]
@@ -160,10 +171,6 @@ class CsconvOutcome:
 
 def csconv_stage(ctx: DemoContext) -> CsconvOutcome:
     """Rewrite the plan's raw samples and re-annotate the first supporter turns of every rewrite produced."""
-    from cscprog.agents.classifier import StrategyClassifier
-    from cscprog.csconv.rewriter import GENERATION_FAILURE, Rewriter
-    from cscprog.samples import load_sample
-
     plan = ctx.plan
     raw = {dialogue.id: dialogue for dialogue in load_sample("raw")}
     unknown = [item for item in plan.raw_ids if item not in raw]
@@ -171,14 +178,14 @@ def csconv_stage(ctx: DemoContext) -> CsconvOutcome:
         raise ValueError(f"unknown raw sample id(s) {unknown}; the raw sample has {sorted(raw)}")
     rewriter = Rewriter(ctx.taxonomy, language=plan.language, attempts=plan.attempts)
     rewriter.rewrite = _RewriteCall(rewriter.rewrite, plan.rewrite_max_tokens,
-                                    chat=ctx.runtime.settings("rewriter").is_local)
+                                    chat=ctx.runtime.settings(Role.REWRITER).is_local)
 
     def rewrite_one(dialogue: Dialogue) -> dict[str, Any]:
         result = rewriter(dialogue=dialogue)
         decision = result.decision
         if decision.rule == GENERATION_FAILURE:  # a failed item, as `cscprog rewrite` counts it, not a drop
-            raise ItemError(f"{decision.stage}: {decision.reason}", role="judge" if decision.stage == "judge"
-                            else "rewriter", raw_text=decision.details.get("raw_text"))
+            raise ItemError(f"{decision.stage}: {decision.reason}", role=Role.JUDGE if decision.stage == "judge"
+                            else Role.REWRITER, raw_text=decision.details.get("raw_text"))
         return {"id": dialogue.id, "domain": dialogue.domain, "decision": result.decision.to_json(),
                 "screen": result.screen, "judge": result.judge,
                 "candidate": result.candidate.to_json() if result.candidate is not None else None,
@@ -232,11 +239,6 @@ class RolecsOutcome:
 
 def rolecs_stage(ctx: DemoContext) -> RolecsOutcome:
     """Synthesize the plan's role-play dialogues (seeded profiles x topics plan) and judge each one."""
-    from cscprog.rolecs.judge import QualityJudge
-    from cscprog.rolecs.plan import TOPICS, synthesis_plan
-    from cscprog.rolecs.roleplay import RolePlaySimulator
-    from cscprog.samples import load_profiles
-
     plan = ctx.plan
     profiles = [profile for profile in load_profiles() if profile.language == plan.language]
     entries = synthesis_plan(profiles, TOPICS, n=plan.synthesize, seed=ctx.seed)
@@ -291,10 +293,6 @@ class CompileOutcome:
 
 def compile_stage(ctx: DemoContext, rolecs: RolecsOutcome) -> CompileOutcome:
     """Compile the response generator on the judged synthesized dialogues plus the annotated train split."""
-    from cscprog.agents.responder import ResponseGenerator
-    from cscprog.optimizers import compile_program, save_compiled, training_examples
-    from cscprog.samples import load_sample
-
     plan = ctx.plan
     splits = held_out_splits(plan, load_sample(f"annotated_{plan.language}"))
     synthetic = [truncate(d, plan.train_positions) for d in rolecs.passed]
@@ -330,10 +328,6 @@ class EvaluateOutcome:
 
 def evaluate_stage(ctx: DemoContext, compiled: CompileOutcome) -> EvaluateOutcome:
     """Evaluate the base and the compiled generator on the test split's first supporter turns, both contexts."""
-    from cscprog.agents.responder import ResponseGenerator
-    from cscprog.evaluation.evaluate import evaluate
-    from cscprog.evaluation.metrics.semantic import load_semantic_scorer
-
     plan = ctx.plan
     test = [truncate(d, plan.positions) for d in compiled.splits["test"]]
     source = f"sample:annotated_{plan.language} (test split, first {plan.positions} supporter turns)"

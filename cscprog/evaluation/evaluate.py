@@ -51,6 +51,7 @@ from typing import Any
 
 import dspy
 
+from cscprog.agents.responder import respond_dialogue
 from cscprog.concurrency import run_concurrency
 from cscprog.context import current_runtime
 from cscprog.data import Dialogue
@@ -59,8 +60,11 @@ from cscprog.evaluation.intervals import DEFAULT_RESAMPLES
 from cscprog.evaluation.metrics import score_predictions
 from cscprog.evaluation.metrics.columns import Scorers
 from cscprog.evaluation.metrics.semantic import SemanticScorer
+from cscprog.evaluation.plots import write_plots
 from cscprog.evaluation.predictions import align_predictions, check_evaluable, read_predictions
+from cscprog.evaluation.report import render_report
 from cscprog.framework import Taxonomy, load_taxonomy
+from cscprog.roles import Role
 from cscprog.runs import FailureLog, ProgressReporter, Runner, failures_path
 from cscprog.runs.engine import ExecutionEngine
 from cscprog.runs.manifest import write_manifest
@@ -188,7 +192,6 @@ def evaluate(
         outcome = evaluate(load_compiled("program.json"), dialogues, out_dir="eval/compiled", context="generated")
         ```
     """
-    from cscprog.agents.responder import respond_dialogue
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}")
     taxonomy = taxonomy or getattr(program, "taxonomy", None) or load_taxonomy("csc")
@@ -223,15 +226,11 @@ def evaluate(
     result["settings"] = {**scores["settings"], "context": context, "limit": limit, "concurrency": workers,
                           "data": data_source, "sample_salt": SAMPLE_SALT}
     runtime = current_runtime()
-    responder = runtime.roles_used().get("responder", {}).get("model") if runtime is not None else None
+    responder = runtime.roles_used().get(Role.RESPONDER, {}).get("model") if runtime is not None else None
     result.update(model=responder or getattr(dspy.settings.lm, "model", None), coverage=coverage,
                   run=run.as_dict(), program=program_manifest, manifest=run_manifest)
     if plots:
-        from cscprog.evaluation.plots import write_plots
-
         result["plots"] = [path.name for path in write_plots(result, records, taxonomy, target)]
-    from cscprog.evaluation.report import render_report
-
     write_manifest(target / RESULT, result)
     (target / REPORT).write_text(render_report(result, taxonomy), encoding="utf-8")
     return EvaluationOutcome(result=result, records=records, out_dir=target, exit_status=run.exit_status)

@@ -36,10 +36,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cscprog.evaluation.unit_bootstrap import mean_interval
+from cscprog.roles import Role
 
 __all__ = ["PAIR_ROLE", "TIE", "combine_orders", "record_finals", "summarize_outcomes"]
 
-PAIR_ROLE = "pair_judge"
+PAIR_ROLE = Role.PAIR_JUDGE
 """The LM role of every pairwise judge (``[roles.pair_judge]`` in the config)."""
 
 TIE = "tie"

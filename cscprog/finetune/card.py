@@ -27,6 +27,7 @@ from typing import Any
 from cscprog.data import Dialogue, dataset_stats
 from cscprog.errors import DataError
 from cscprog.framework import Taxonomy
+from cscprog.samples import SAMPLES, sample_path
 
 __all__ = [
     "CARD_MARKER",
@@ -75,8 +76,6 @@ def file_fingerprint(path: str | os.PathLike[str]) -> str | None:
 
 def _source_file(source: str) -> Path:
     if source.startswith("sample:"):
-        from cscprog.samples import SAMPLES, sample_path
-
         name = source.removeprefix("sample:")
         if name in SAMPLES:
             return sample_path(name)

@@ -10,19 +10,8 @@ Example:
 """
 
 from cscprog.framework.flow import Violation, allowed_next, check_flow
-from cscprog.framework.taxonomy import (
-    ANY_STAGE,
-    BUILTIN_TAXONOMIES,
-    FlowRules,
-    Stage,
-    Strategy,
-    Taxonomy,
-    count_by,
-    load_taxonomy,
-    normalize_label,
-    strategy_names,
-    taxonomy_from_dict,
-)
+from cscprog.framework.loading import BUILTIN_TAXONOMIES, load_taxonomy, strategy_names, taxonomy_from_dict
+from cscprog.framework.taxonomy import ANY_STAGE, FlowRules, Stage, Strategy, Taxonomy, count_by, normalize_label
 
 __all__ = [
     "ANY_STAGE",

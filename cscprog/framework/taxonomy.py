@@ -1,8 +1,8 @@
 """Stages, strategies and the taxonomy that holds them: the CSC framework as data.
 
-A :class:`Taxonomy` is read from a TOML or JSON file (two ship with cscprog: ``csc``, the paper's 5 stages
-and 12 strategies, and ``esconv``, ESConv's 3 stages and 8 strategies). Everything else in cscprog asks the
-taxonomy for names, stages and labels instead of hard-coding them.
+A :class:`Taxonomy` is read from a TOML or JSON file by :mod:`cscprog.framework.loading` (two ship with
+cscprog: ``csc``, the paper's 5 stages and 12 strategies, and ``esconv``, ESConv's 3 stages and 8 strategies).
+Everything else in cscprog asks the taxonomy for names, stages and labels instead of hard-coding them.
 
 Example:
     ```python
@@ -17,15 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 from cscprog.errors import TaxonomyError, UnknownStrategyError
@@ -118,8 +114,8 @@ class FlowRules:
 class Taxonomy:
     """Stages, strategies, aliases and flow rules, loaded from data.
 
-    Use :func:`load_taxonomy` to get one; :meth:`parse` and :meth:`parse_all` turn any label form users
-    meet into :class:`Strategy` objects.
+    Use :func:`cscprog.framework.load_taxonomy` to get one; :meth:`parse` and :meth:`parse_all` turn any label
+    form users meet into :class:`Strategy` objects.
     """
 
     name: str
@@ -291,6 +287,23 @@ class Taxonomy:
                 found.append(strategy)
         return tuple(found)
 
+    def label_problem(self, label: object) -> str | None:
+        """None when ``label`` names one strategy of this taxonomy, else why it does not (an LLM output check).
+
+        Example:
+            ```python
+            csc.label_problem("Greeting")    # None
+            csc.label_problem("Small talk")  # "'Small talk' is not one strategy of the csc taxonomy"
+            ```
+        """
+        if not isinstance(label, str) or not label.strip():
+            return "the output names no strategy"
+        try:
+            self.parse(label)
+        except TaxonomyError:
+            return f"{label!r} is not one strategy of the {self.name} taxonomy"
+        return None
+
     def _lookup(self, text: str) -> Strategy | None:
         key = normalize_label(text)
         if key in self._index:
@@ -372,130 +385,6 @@ class Taxonomy:
             ],
             "flow": {k: v for k, v in vars(self.flow).items()},
         }
-
-
-BUILTIN_TAXONOMIES: tuple[str, ...] = ("csc", "esconv")
-
-
-def taxonomy_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Taxonomy:
-    """Build a taxonomy from plain data (the parsed TOML/JSON of a taxonomy file).
-
-    Raises:
-        TaxonomyError: a required key is missing or has the wrong type; the message names the key.
-    """
-
-    def need(table: Mapping[str, Any], key: str, where: str, kind: type = str) -> Any:
-        if key not in table:
-            raise TaxonomyError(f"{source}: {where}: missing key {key!r}")
-        value = table[key]
-        if not isinstance(value, kind):
-            raise TaxonomyError(f"{source}: {where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
-        return value
-
-    def number(item: Mapping[str, Any], key: str, where: str, default: int) -> int:
-        value = item.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TaxonomyError(f"{source}: {where}.{key}: expected an integer, got {value!r}")
-        return value
-
-    name = need(data, "name", "(top level)")
-    stages_data = need(data, "stages", "(top level)", list)
-    strategies_data = need(data, "strategies", "(top level)", list)
-    stages = []
-    for i, item in enumerate(stages_data):
-        where = f"stages[{i}]"
-        if not isinstance(item, Mapping):
-            raise TaxonomyError(f"{source}: {where}: expected a table")
-        stages.append(
-            Stage(
-                name=need(item, "name", where),
-                order=number(item, "order", where, i + 1),
-                description=str(item.get("description", "")),
-                zh=item.get("zh"),
-            )
-        )
-    strategies = []
-    for i, item in enumerate(strategies_data):
-        where = f"strategies[{i}]"
-        if not isinstance(item, Mapping):
-            raise TaxonomyError(f"{source}: {where}: expected a table")
-        aliases = item.get("aliases", [])
-        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-            raise TaxonomyError(f"{source}: {where}.aliases: expected a list of strings")
-        strategy_name = need(item, "name", where)
-        strategies.append(
-            Strategy(
-                number=number(item, "number", where, i + 1),
-                name=strategy_name,
-                abbr=str(item.get("abbr") or "".join(w[0] for w in strategy_name.split()).upper()),
-                stage=need(item, "stage", where),
-                definition=need(item, "definition", where),
-                note=str(item.get("note", "")),
-                zh=item.get("zh"),
-                aliases=tuple(aliases),
-            )
-        )
-    flow_data = data.get("flow", {})
-    if not isinstance(flow_data, Mapping):
-        raise TaxonomyError(f"{source}: flow: expected a table")
-    unknown = set(flow_data) - set(FlowRules.__dataclass_fields__)
-    if unknown:
-        raise TaxonomyError(f"{source}: flow: unknown key(s) {', '.join(sorted(unknown))}")
-    try:
-        return _build(data, name, stages, strategies, flow_data)
-    except TaxonomyError as error:  # duplicate names, unknown stages...: say which file
-        message = str(error)
-        raise TaxonomyError(message if message.startswith(source) else f"{source}: {message}") from None
-
-
-def _build(data: Mapping[str, Any], name: str, stages: list[Stage], strategies: list[Strategy],
-           flow_data: Mapping[str, Any]) -> Taxonomy:
-    return Taxonomy(
-        name=name,
-        stages=tuple(stages),
-        strategies=tuple(strategies),
-        flow=FlowRules(**flow_data),
-        fallback=data.get("fallback"),
-        description=str(data.get("description", "")),
-        label_prefix_zh=str(data.get("label_prefix_zh", "策略")),
-    )
-
-
-def load_taxonomy(name_or_path: str | Path = "csc", *, stages: Mapping[str, str] | None = None) -> Taxonomy:
-    """Load a built-in taxonomy (``"csc"``, ``"esconv"``) or a TOML/JSON taxonomy file.
-
-    Args:
-        name_or_path: A built-in name or a file path.
-        stages: Stage overrides applied after loading (see :meth:`Taxonomy.with_stages`).
-
-    Raises:
-        TaxonomyError: the name is not built in and no such file exists, or the file is malformed.
-    """
-    key = str(name_or_path)
-    if key in BUILTIN_TAXONOMIES:
-        text = resources.files("cscprog.framework").joinpath("builtin", f"{key}.toml").read_text(encoding="utf-8")
-        source, suffix = f"<builtin {key}>", ".toml"
-    else:
-        path = Path(key).expanduser()
-        if not path.is_file():
-            raise TaxonomyError(
-                f"{key}: no such taxonomy; use one of {', '.join(BUILTIN_TAXONOMIES)} or a TOML/JSON file path"
-            )
-        try:
-            text, source, suffix = path.read_text(encoding="utf-8-sig"), str(path), path.suffix.lower()
-        except (OSError, UnicodeDecodeError) as error:
-            raise TaxonomyError(f"{key}: cannot read the taxonomy file as UTF-8 text: {error}") from None
-    try:
-        data = json.loads(text) if suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
-        raise TaxonomyError(f"{source}: cannot parse taxonomy: {error}") from None
-    taxonomy = taxonomy_from_dict(data, source=source)
-    return taxonomy.with_stages(stages or {})
-
-
-def strategy_names(taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
-    """Canonical strategy names of ``taxonomy`` (default: the CSC taxonomy)."""
-    return (taxonomy or load_taxonomy("csc")).names
 
 
 def count_by(names: Iterable[str | None], taxonomy: Taxonomy) -> dict[str, int]:

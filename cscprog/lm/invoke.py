@@ -255,7 +255,7 @@ def invoke(
 
     Args:
         predictor: Any DSPy module (``dspy.Predict``, ``dspy.ChainOfThought``, a program).
-        role: One of :data:`cscprog.config.ROLES`.
+        role: One of :data:`cscprog.roles.ROLES` (a :class:`cscprog.roles.Role`).
         attempts: Most attempts at a usable output (parse failures and ``validate`` rejections).
         validate: Returns None for an acceptable prediction, or the reason it is not.
         **inputs: The predictor's inputs.

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 from cscprog.config import ENV_OVERRIDES, Config, LMSettings
 from cscprog.errors import ConfigError
+from cscprog.lm.local.llama import LLAMA_MISSING, llama_available
+from cscprog.lm.local.weights import KNOWN_MODELS, check_gguf, find_chunks
 
 __all__ = ["PROBE_TIMEOUT_S", "SetupError", "SetupProblem", "check_setup", "provider_key_names", "setup_problems"]
 
@@ -133,9 +135,6 @@ def _probe(host: str, port: int, timeout: float) -> str | None:
 
 
 def _local_problem(settings: LMSettings, config: Config, role: str) -> tuple[str, str] | None:
-    from cscprog.lm.local.llama import LLAMA_MISSING, llama_available
-    from cscprog.lm.local.weights import KNOWN_MODELS, check_gguf, find_chunks
-
     if not llama_available():
         return _key(config, role, "model"), '"local" (the embedded model) ' + LLAMA_MISSING.removeprefix(
             'model = "local" ')

@@ -3,9 +3,8 @@
 After every call DSPy 3.4 estimates the cost from its model-metadata snapshot
 (``dspy.clients.model_metadata.model_info``). For a model name the snapshot does not hold (every self-hosted
 model behind ``api_base``, e.g. ``openai/my-vllm-model``), each lookup walks all of the thousands of entries
-looking for aliases, twice per call. Measured with ``benchmarks/throughput.py`` (loopback server, 100 ms
-latency): that walk was about half of the client CPU of a call, and at concurrency 16 it alone held the GIL
-long enough to cap throughput at 0.83 of the ideal.
+looking for aliases, twice per call: a large share of the client CPU of a call, enough to cap throughput at high
+concurrency (``benchmarks/throughput.py`` measures it; the README's Benchmarks table has the figures).
 
 :func:`install` wraps the lookup with a memo keyed by provider, model name, metadata namespaces and the
 snapshot object itself: answers are exactly those of the original function (each caller gets its own deep

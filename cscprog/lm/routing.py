@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cscprog.cache import normalize_endpoint
-from cscprog.config import ROLES
 from cscprog.lm.limiter import RateLimiter
+from cscprog.roles import ROLES
 
 if TYPE_CHECKING:
     from cscprog.cache import CallInfo

@@ -31,7 +31,7 @@ from typing import Any
 import dspy
 
 from cscprog.cache import ResponseCache, install_router, normalize_endpoint
-from cscprog.config import ROLES, Config, LMSettings, load_config
+from cscprog.config import Config, LMSettings, load_config
 from cscprog.context import CACHE_KEY, ROLE_KEY, RUNTIME_KEY
 from cscprog.lm import pricing
 from cscprog.lm.backends import build_lm, engine_in_use
@@ -41,10 +41,11 @@ from cscprog.lm.gate import CallGate
 from cscprog.lm.limiter import RateLimiter
 from cscprog.lm.routing import LimiterPlan, LimiterRouter
 from cscprog.lm.usage import UsageLedger
+from cscprog.roles import ROLES, Role
 
 __all__ = ["Runtime"]
 
-DEFAULT_ROLE = "responder"
+DEFAULT_ROLE = Role.RESPONDER
 """The role whose LM is the default ``dspy.settings.lm`` inside :meth:`Runtime.activate`."""
 
 LMFactory = Callable[[str, LMSettings], dspy.LM]
@@ -130,7 +131,7 @@ class Runtime:
         """The settings of ``role`` (``config.lm_for(role)``).
 
         Raises:
-            ConfigError: ``role`` is not one of :data:`cscprog.config.ROLES`.
+            ConfigError: ``role`` is not one of :data:`cscprog.roles.ROLES`.
         """
         found = self._settings.get(role)
         return found if found is not None else self.config.lm_for(role)
@@ -148,6 +149,7 @@ class Runtime:
             judge_lm = runtime.lm("judge")
             ```
         """
+        role = str(role)  # a Role member is held and recorded by its plain name
         found = self._lms.get(role)
         if found is not None:
             return found
@@ -236,6 +238,7 @@ class Runtime:
                 reply = customer(history=history)
             ```
         """
+        name = str(name)  # a Role member is recorded by its plain name
         lm = self.lm(name)
         with dspy.context(**{"lm": lm, ROLE_KEY: name, **self._adapter_for(name)}):
             yield lm

@@ -41,13 +41,14 @@ from cscprog.concurrency import map_in_threads, run_concurrency
 from cscprog.data import Dialogue
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
+from cscprog.roles import Role
 from cscprog.signatures import JUDGE_CRITERIA, CriterionVerdict, JudgeDialogue, for_taxonomy
 
 __all__ = ["JUDGE_CRITERIA", "METADATA_KEY", "QualityJudge"]
 
 logger = logging.getLogger(__name__)
 
-ROLE = "judge"
+ROLE = Role.JUDGE
 """The LM role of the judge's calls."""
 
 METADATA_KEY = "judge"

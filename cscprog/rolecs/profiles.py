@@ -44,6 +44,7 @@ from cscprog.data import Profile
 from cscprog.data.profile import PROFILE_FIELDS
 from cscprog.errors import ConfigError
 from cscprog.lm.invoke import invoke
+from cscprog.roles import Role
 from cscprog.signatures import DescribeProfile
 
 __all__ = [
@@ -126,7 +127,7 @@ class ProfileVerbalizer(dspy.Module):
             return None
 
         prediction = invoke(
-            self.describe, role="profiler", attempts=self.attempts, validate=validate, facts=facts, language=language
+            self.describe, role=Role.PROFILER, attempts=self.attempts, validate=validate, facts=facts, language=language
         )
         return dspy.Prediction(description=prediction.description.strip())
 

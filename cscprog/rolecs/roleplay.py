@@ -51,13 +51,14 @@ from dspy.utils.exceptions import ContextWindowExceededError, is_retryable_lm_er
 
 from cscprog.config import RunSettings
 from cscprog.context import current_runtime
-from cscprog.data import CUSTOMER, SUPPORTER, Dialogue, Profile, Scenario, Turn
+from cscprog.data import CUSTOMER, LANGUAGES, SUPPORTER, Dialogue, Profile, Scenario, Turn
 from cscprog.errors import CscprogError, UnknownStrategyError
 from cscprog.framework import Taxonomy, allowed_next, check_flow, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
 from cscprog.rolecs.checks import check_customer_turn, label_in_raw, require_fields
 from cscprog.rolecs.plan import dialogue_id_for
 from cscprog.rolecs.state import DialogueState
+from cscprog.roles import Role
 from cscprog.signatures import (
     DirectCustomer,
     PlanScenario,
@@ -75,7 +76,6 @@ FINISH_REASONS = ("closing", "customer_finished", "cap")
 """Why a simulated dialogue ended: the closing strategy was chosen, the supporter answered a customer who had
 finished, or the utterance cap was reached."""
 
-LANGUAGES = ("en", "zh")
 
 _FAILING_ERRORS = (GenerationFailure, ContextWindowExceededError)
 
@@ -197,7 +197,7 @@ class RolePlaySimulator(dspy.Module):
             def validate(prediction: dspy.Prediction) -> str | None:
                 return None if prediction.strategy in allowed else f"{prediction.strategy!r} is not allowed now"
 
-        role = "supporter_assistant"
+        role = Role.SUPPORTER_ASSISTANT
         try:
             prediction = invoke(
                 self.supporter_assistant, role=role, attempts=self.attempts, validate=validate, **inputs
@@ -288,7 +288,7 @@ class RolePlaySimulator(dspy.Module):
         state = DialogueState(dialogue_id or dialogue_id_for(profile, topic), profile, topic, language)
 
         plan = self._call(
-            state, "planner", self.planner, require_fields("goal", "scenario"),
+            state, Role.PLANNER, self.planner, require_fields("goal", "scenario"),
             profile=profile_text, topic=topic, language=language,
         )
         state.scenario = Scenario(topic=topic, goal=plan.goal.strip(), text=plan.scenario.strip())
@@ -297,7 +297,7 @@ class RolePlaySimulator(dspy.Module):
         while True:
             strategy, turn_metadata = self._choose(state)
             reply = self._call(
-                state, "supporter", self.supporter, require_fields("reply"),
+                state, Role.SUPPORTER, self.supporter, require_fields("reply"),
                 scenario=state.scenario.text, strategy=strategy, history=state.transcript(strategies=True),
                 language=language,
             ).reply.strip()
@@ -313,12 +313,12 @@ class RolePlaySimulator(dspy.Module):
                 break
             history = state.transcript(strategies=False)
             direction = self._call(
-                state, "customer_assistant", self.customer_assistant, require_fields("direction"),
+                state, Role.CUSTOMER_ASSISTANT, self.customer_assistant, require_fields("direction"),
                 scenario=state.scenario.text, goal=state.scenario.goal, profile=profile_text, history=history,
                 language=language,
             ).direction.strip()
             said = self._call(
-                state, "customer", self.customer, check_customer_turn,
+                state, Role.CUSTOMER, self.customer, check_customer_turn,
                 profile=profile_text, scenario=state.scenario.text, history=history, direction=direction,
                 language=language,
             )

@@ -109,7 +109,7 @@ REPLAY_ROUNDS = 8
 ITEM_DSPY_SETTINGS: dict[str, Any] = {"disable_history": True, "trace": None}
 """DSPy settings every item of a run works under. DSPy keeps each call (prompt, messages, full response) in a
 global history, in every calling module's history and in ``settings.trace``, up to 10,000 entries each: over a
-long run that is hundreds of MB held for nothing (measured: 127 MB at 200 synthesized dialogues, 379 MB at 2,000).
+long run that is hundreds of MB held for nothing (``benchmarks/memory.py``; figures in the README's Benchmarks table).
 Runs record what they need themselves (outputs, failures with the raw text, the usage ledger, the cache), so
 items run with history and trace off; a DSPy optimizer run inside an item still sets up its own trace."""
 

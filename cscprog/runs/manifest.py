@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cscprog.config import ROLES
 from cscprog.files import atomic_write
 from cscprog.redaction import redact
 from cscprog.redaction import secret_values as env_secret_values
+from cscprog.roles import ROLES
 from cscprog.stamps import package_version, utc_iso
 
 if TYPE_CHECKING:

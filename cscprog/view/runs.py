@@ -32,6 +32,7 @@ from cscprog.evaluation.metrics import corpus_bleu, rouge_l
 from cscprog.evaluation.predictions import align_predictions, read_predictions
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.runs import failures_path
+from cscprog.samples import SAMPLES, sample_path
 from cscprog.view.dialogues import dialogue_record, taxonomy_payload
 
 __all__ = [
@@ -108,8 +109,6 @@ def load_dialogue_source(source: str, taxonomy: Taxonomy, *, base: Path | None =
         ```
     """
     if source.startswith("sample:"):
-        from cscprog.samples import SAMPLES, sample_path
-
         name = source.removeprefix("sample:")
         if name not in SAMPLES:
             raise DataError(source, f"unknown sample {name!r}; samples: {', '.join(SAMPLES)}")

@@ -91,11 +91,11 @@ def test_replay_needs_no_api_key(tmp_path, monkeypatch):
         assert main(["--cache-mode", "replay", "annotate", "sample:annotated_en", "-o", str(again), "--config",
                      str(config), "--progress", "off"]) == 0
         assert server.count == before and again.read_bytes() == first.read_bytes()
-        monkeypatch.setenv("CSCPROG_CACHE_MODE", "readwrite")  # outside replay the key is required again
+        # the option ended with that command: outside replay the key is required again
         assert _annotate(config, tmp_path / "third.jsonl") == 2
 
 
-def test_a_run_that_needed_resume_replays_in_one_command(tmp_path, monkeypatch):
+def test_a_run_that_needed_resume_replays_in_one_command(tmp_path):
     broken = {"on": True}
 
     def faults(index, body):  # one dialogue's calls come back unparsable until the provider is fixed
@@ -114,7 +114,6 @@ def test_a_run_that_needed_resume_replays_in_one_command(tmp_path, monkeypatch):
         before = server.count
         assert main(["--cache-mode", "replay", "annotate", "sample:annotated_en", "-o", str(replayed), "--config",
                      str(config), "--progress", "off"]) == 0
-        monkeypatch.setenv("CSCPROG_CACHE_MODE", "readwrite")
         assert server.count == before and replayed.read_bytes() == out.read_bytes()
         replay_manifest = json.loads(replayed.with_name(replayed.name + ".manifest.json").read_text())
         assert replay_manifest["run"]["rounds"] == manifest["run"]["rounds"]

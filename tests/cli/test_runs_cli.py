@@ -331,7 +331,7 @@ def test_cache_mode_replay_verifies_a_run_offline(tmp_path: Path, config: Path, 
     before = len(server.requests)
     assert main(["--cache-mode", "replay", "annotate", "sample:annotated_zh", "-o", str(again), *args]) == 0
     assert len(server.requests) == before and again.read_bytes() == first.read_bytes()  # no call, same bytes
-    monkeypatch.setenv("CSCPROG_CACHE_MODE", "readwrite")  # the option set it for this process; undo after
+    assert "CSCPROG_CACHE_MODE" not in os.environ  # the option reaches the command's config, not the environment
     assert main(["--cache-mode", "replay", "annotate", "sample:annotated_en", "-o", str(missing), *args]) == 1
     assert len(server.requests) == before  # every miss is a recorded failure, never a call
     failures = _lines(missing.with_name(missing.name + ".failures.jsonl"))

@@ -68,8 +68,8 @@ def build_lm(settings: LMSettings, *, cache_dir: Path, require_key: bool = True)
             variable is then no error, and the LM gets a placeholder key (keys are never part of cache keys).
 
     Raises:
-        ConfigError: ``api_key_env`` names an unset variable (with ``require_key``), ``engine = "native"`` cannot serve the model,
-            or the embedded model is unavailable.
+        ConfigError: ``api_key_env`` names an unset variable (with ``require_key``), ``engine = "native"``
+            cannot serve the model, or the embedded model is unavailable.
 
     Example:
         ```python

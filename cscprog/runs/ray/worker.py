@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cscprog.config import ROLES, Config
+from cscprog.config import Config
 from cscprog.lm.runtime import Runtime
+from cscprog.roles import ROLES
 from cscprog.runs.engine import Outcome, WorkFn, attempt_item, budget_stop_reason
 from cscprog.runs.failures import describe_failure
 from cscprog.runs.manifest import secret_values
