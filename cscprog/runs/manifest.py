@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import dspy
+
+import cscprog
 from cscprog.files import atomic_write
 from cscprog.redaction import redact
 from cscprog.redaction import secret_values as env_secret_values
@@ -41,10 +44,6 @@ MANIFEST_FORMAT = "cscprog-run-manifest/1"
 
 
 def _versions() -> dict[str, Any]:
-    import dspy
-
-    import cscprog
-
     return {
         "cscprog": getattr(cscprog, "__version__", None) or package_version("cscprog"),
         "dspy": getattr(dspy, "__version__", None) or package_version("dspy"),
