@@ -48,8 +48,8 @@ def _metrics_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def _judge(report: dict[str, Any], run_a: Any, run_b: Any, data: Path | None, tax: Any, config: Path | None,
-           output: Path, options: dict[str, Any], loaded_config: Any) -> dict[str, Any]:
+def _judge(report: dict[str, Any], run_a: Any, run_b: Any, data: Path | None, tax: Any, output: Path,
+           options: dict[str, Any], loaded_config: Any) -> dict[str, Any]:
     """Judge every turn through the runner every command uses (cached, resumable), then summarize the verdicts."""
     from cscprog.cli.data import load_for_cli
     from cscprog.evaluation.pairwise import PairwiseJudge, pair_turns, read_pair_records, summarize_pairs
@@ -58,10 +58,10 @@ def _judge(report: dict[str, Any], run_a: Any, run_b: Any, data: Path | None, ta
     source = data or Path(str((run_a.result.get("settings") or {}).get("data") or ""))
     if not str(source) or str(source) == ".":
         raise typer.BadParameter("--judge needs the dialogues: pass --data (run A's result.json names none)")
-    dialogues = load_for_cli(source, config, None, False, False).dialogues
+    dialogues = load_for_cli(source, tax, False, False).dialogues
     turns = pair_turns(run_a, run_b, dialogues, tax)
     judge = PairwiseJudge(tax)
-    spec = RunSpec(name="pair-judge", output=output, config=config, loaded_config=loaded_config,
+    spec = RunSpec(name="pair-judge", output=output, config=loaded_config,
                    inputs={"a": str(run_a.path), "b": str(run_b.path), "data": str(source), "turns": len(turns),
                            "taxonomy": tax.name},
                    id_field="turn_id", roles=(PAIR_ROLE,), **options)
@@ -132,7 +132,7 @@ def compare_command(
     if judge:
         target = judge_output or (b.path.parent / f"pairs-vs-{a.path.parent.name}.jsonl")
         options = {"resume": resume, "concurrency": concurrency, "progress": progress, "context": ctx}
-        report["judge"] = _judge(report, a, b, data, tax, config, target, options, loaded_config)
+        report["judge"] = _judge(report, a, b, data, tax, target, options, loaded_config)
     if as_json:
         print_json(report)
     else:
