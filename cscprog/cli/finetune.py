@@ -88,7 +88,7 @@ def finetune_command(
     if epochs is not None:
         overrides["epochs"] = epochs
     settings = loaded_config.finetune.model_copy(update=overrides)
-    dialogues = sample_dialogues(load_for_cli(data, config, taxonomy, False, False).dialogues, limit)
+    dialogues = sample_dialogues(load_for_cli(data, tax, False, False).dialogues, limit)
     with _Bar(progress) as bar:
         result = finetune(dialogues, output, settings=settings, lm=loaded_config.lm,
                           cache_dir=loaded_config.cache.path, taxonomy=tax, resume=resume, progress=bar,

@@ -1,36 +1,25 @@
-"""The cscprog configuration: one TOML file, validated, with environment overrides.
-
-Where the file comes from, first match wins: the ``path`` argument (the CLI's ``--config``), then
-``$CSCPROG_CONFIG``, then ``./cscprog.toml``, then the built-in defaults (the embedded local model).
-Environment variables then override the common keys: ``CSCPROG_MODEL``, ``CSCPROG_API_BASE``,
-``CSCPROG_CACHE_DIR`` and ``CSCPROG_CACHE_MODE``.
-
-API keys never live in the file: ``api_key_env`` names the environment variable that holds the key,
-and :meth:`LMSettings.api_key` reads it at call time.
+"""The tables of the configuration, one class each: ``[lm]`` (and ``[roles.NAME]``), ``[cache]``, ``[run]``,
+``[budget]``, ``[framework]``, ``[metrics]``, ``[finetune]``; :class:`cscprog.config.Config` holds them all.
 
 Example:
     ```python
-    from cscprog.config import load_config
+    from cscprog.config import LMSettings
 
-    config = load_config("cscprog.toml")
-    customer = config.lm_for("customer")  # [lm] merged with [roles.customer]
-    print(customer.model, customer.temperature)
+    LMSettings(model="openai/gpt-4o-mini", api_key_env="OPENAI_API_KEY").is_local  # False
     ```
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cscprog.data.dialogue import Language
-from cscprog.errors import ConfigError, TaxonomyError
-from cscprog.framework import Taxonomy, load_taxonomy
-from cscprog.roles import ROLES, Role
+from cscprog.errors import ConfigError
+from cscprog.roles import Role
 
 LOCAL_MAX_TOKENS: dict[str, int] = {
     Role.PLANNER: 256,
@@ -56,19 +45,13 @@ CACHE_MODES: tuple[str, ...] = get_args(CacheMode)
 LOCAL_MODEL = "local"
 """The model string that selects the embedded local model."""
 
-ENV_OVERRIDES: dict[str, tuple[str, str]] = {
-    "CSCPROG_MODEL": ("lm", "model"),
-    "CSCPROG_API_BASE": ("lm", "api_base"),
-    "CSCPROG_CACHE_DIR": ("cache", "dir"),
-    "CSCPROG_CACHE_MODE": ("cache", "mode"),
-}
+class Section(BaseModel):
+    """One table of the configuration: unknown keys are refused, values are frozen."""
 
-
-class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LMSettings(_Section):
+class LMSettings(Section):
     """How one role reaches its language model.
 
     Attributes:
@@ -133,7 +116,7 @@ class LMSettings(_Section):
         return key
 
 
-class CacheSettings(_Section):
+class CacheSettings(Section):
     """Where LLM results are cached and how the cache is used.
 
     Modes: ``readwrite`` (use and fill), ``replay`` (a miss is an error: verify a published run offline),
@@ -151,7 +134,7 @@ class CacheSettings(_Section):
         return Path(os.path.expandvars(self.dir)).expanduser()
 
 
-class RunSettings(_Section):
+class RunSettings(Section):
     """Defaults for runs: concurrency, seed, the language of generated text, and where the work runs.
 
     Attributes:
@@ -203,7 +186,7 @@ class RunSettings(_Section):
         return address
 
 
-class BudgetSettings(_Section):
+class BudgetSettings(Section):
     """Limits that stop a run cleanly once reached (None: unlimited)."""
 
     max_calls: int | None = Field(default=None, gt=0)
@@ -211,7 +194,7 @@ class BudgetSettings(_Section):
     max_usd: float | None = Field(default=None, gt=0)
 
 
-class FrameworkSettings(_Section):
+class FrameworkSettings(Section):
     """Which taxonomy every module, metric, loader and report follows.
 
     Attributes:
@@ -224,7 +207,7 @@ class FrameworkSettings(_Section):
     stages: dict[str, str] = Field(default_factory=dict)
 
 
-class MetricsSettings(_Section):
+class MetricsSettings(Section):
     """How evaluation scores are computed (``[metrics]``, see :mod:`cscprog.evaluation.metrics.conventions`).
 
     Attributes:
@@ -250,7 +233,7 @@ class MetricsSettings(_Section):
     bleurt_checkpoint: str | None = None
 
 
-class FinetuneSettings(_Section):
+class FinetuneSettings(Section):
     """LoRA fine-tuning (``cscprog finetune``, ``cscprog compile --optimizer finetune``).
 
     Attributes:
@@ -286,147 +269,3 @@ class FinetuneSettings(_Section):
     seed: int = 1234
     save_steps: int = Field(default=10, ge=1)
     merged_type: Literal["f16", "q8_0", "f32"] = "f16"
-
-
-class Config(_Section):
-    """The whole validated configuration."""
-
-    lm: LMSettings = Field(default_factory=LMSettings)
-    roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    cache: CacheSettings = Field(default_factory=CacheSettings)
-    run: RunSettings = Field(default_factory=RunSettings)
-    budget: BudgetSettings = Field(default_factory=BudgetSettings)
-    framework: FrameworkSettings = Field(default_factory=FrameworkSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
-    source: str | None = Field(default=None, exclude=True)
-
-    @field_validator("roles")
-    @classmethod
-    def _known_roles(cls, roles: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for name, overrides in roles.items():
-            if name not in ROLES:
-                raise ValueError(f"unknown role {name!r}; roles are: {', '.join(ROLES)}")
-            if not isinstance(overrides, dict):
-                raise ValueError(f"roles.{name} must be a table")
-            unknown = set(overrides) - set(LMSettings.model_fields)
-            if unknown:
-                raise ValueError(f"roles.{name}: unknown key(s) {', '.join(sorted(unknown))}")
-            LMSettings(**{**overrides})  # validate the values early, with the role in the message
-        return roles
-
-    def lm_for(self, role: str) -> LMSettings:
-        """The settings of one role: ``[lm]`` with ``[roles.<role>]`` laid over it.
-
-        On the embedded model a role with no ``max_tokens`` configured gets its :data:`LOCAL_MAX_TOKENS` limit.
-
-        Raises:
-            ConfigError: ``role`` is not one of :data:`ROLES`.
-        """
-        if role not in ROLES:
-            raise ConfigError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
-        overrides = self.roles.get(role, {})
-        settings = self.lm
-        if overrides:
-            settings = self.lm.model_copy(update=LMSettings(**{**self.lm.model_dump(), **overrides}).model_dump())
-        if settings.is_local and settings.max_tokens is None and role in LOCAL_MAX_TOKENS:
-            settings = settings.model_copy(update={"max_tokens": LOCAL_MAX_TOKENS[role]})
-        return settings
-
-    def taxonomy(self) -> Taxonomy:
-        """The taxonomy named by ``[framework]``, with its stage overrides applied.
-
-        Raises:
-            ConfigError: the taxonomy cannot be loaded or an override names an unknown stage or strategy.
-        """
-        try:
-            return load_taxonomy(self.framework.taxonomy, stages=self.framework.stages)
-        except TaxonomyError as error:
-            raise ConfigError(f"{self.source or '<config>'}: framework: {error}") from None
-
-    def redacted(self) -> dict[str, Any]:
-        """The configuration as plain data for manifests. Keys are never in the config, only env names."""
-        data = self.model_dump(mode="json")
-        data["source"] = self.source
-        return data
-
-
-def _with_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    data = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
-    for variable, (section, key) in ENV_OVERRIDES.items():
-        value = environ.get(variable)
-        if value:
-            table = data.setdefault(section, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"[{section}] must be a table")
-            table[key] = value
-    return data
-
-
-def _describe(error: ValidationError, source: str) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        problems.append(f"{where}: {message}")
-    return f"{source}: invalid configuration: " + "; ".join(problems)
-
-
-def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", environ: dict[str, str] | None = None) -> Config:
-    """Validate a configuration given as a dict (the parsed TOML), applying environment overrides.
-
-    Raises:
-        ConfigError: a key is unknown or a value is invalid; the message names the key.
-    """
-    merged = _with_env(data, dict(os.environ) if environ is None else environ)
-    try:
-        config = Config(**merged)
-    except ValidationError as error:
-        raise ConfigError(_describe(error, source)) from None
-    return config.model_copy(update={"source": source})
-
-
-def find_config_file(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Path | None:
-    """The config file to use: ``path``, else ``$CSCPROG_CONFIG``, else ``./cscprog.toml``, else None.
-
-    Raises:
-        ConfigError: an explicitly named file (argument or variable) does not exist.
-    """
-    environ = dict(os.environ) if environ is None else environ
-    if path is not None:
-        candidate = Path(path).expanduser()
-        if not candidate.is_file():
-            raise ConfigError(f"{candidate}: config file not found")
-        return candidate
-    if environ.get("CSCPROG_CONFIG"):
-        candidate = Path(environ["CSCPROG_CONFIG"]).expanduser()
-        if not candidate.is_file():
-            raise ConfigError(f"{candidate}: config file not found (from CSCPROG_CONFIG)")
-        return candidate
-    local = Path("cscprog.toml")
-    return local if local.is_file() else None
-
-
-def load_config(path: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None) -> Config:
-    """Load, validate and return the configuration (see the module docstring for precedence).
-
-    Args:
-        path: An explicit TOML file; None searches ``$CSCPROG_CONFIG`` and ``./cscprog.toml``.
-        environ: The environment to read overrides from (default: ``os.environ``).
-
-    Raises:
-        ConfigError: the file is missing, is not valid TOML, or has an invalid key or value.
-    """
-    environ = dict(os.environ) if environ is None else environ
-    found = find_config_file(path, environ)
-    if found is None:
-        return config_from_dict({}, source="<defaults>", environ=environ)
-    try:
-        data = tomllib.loads(found.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{found}: not valid TOML: {error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{found}: not UTF-8 text") from None
-    return config_from_dict(data, source=str(found), environ=environ)
