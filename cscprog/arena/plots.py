@@ -87,7 +87,7 @@ def strategy_flow_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, pa
     for record in records:
         grouped[record["candidate"]].append(record["dialogue"])
     names = list(grouped)
-    figure = new_figure(6.5, 2.8 * max(1, len(names)) + 0.6)
+    figure = new_figure(7.5, 2.8 * max(1, len(names)) + 0.6)
     for row, name in enumerate(names):
         axes = figure.add_subplot(max(1, len(names)), 1, row + 1)
         stages, counters = _stage_shares(grouped[name], taxonomy)
@@ -102,8 +102,8 @@ def strategy_flow_plot(records: Sequence[dict[str, Any]], taxonomy: Taxonomy, pa
         axes.set_ylim(0, 100)
         axes.set_ylabel("% of turns")
         axes.set_title(f"{name}: stage of the agent's turn by position", fontsize=9)
-        if row == 0:
-            axes.legend(fontsize=7, ncol=3, loc="upper right")
+        if row == 0:  # beside the panel, where it hides no bar
+            axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="stage", title_fontsize=7)
     axes.set_xlabel("agent turn")
     return save_figure(figure, path)
 
