@@ -21,8 +21,12 @@ JsonOption = typer.Option(False, "--json", help="Print exactly one JSON object o
 
 
 def console(stderr: bool = False) -> Console:
-    """A rich console on stdout (or stderr); plain text when not a terminal."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """A rich console on stdout (or stderr); plain text when not a terminal.
+
+    Markup is off: what cscprog prints (config keys such as ``[metrics] bleurt_checkpoint``, install hints such as
+    ``cscprog[neural]``, file names, model output) is shown as written, never read as a style tag.
+    """
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)
 
 
 CACHE_MODE_OPTION: ContextVar[str | None] = ContextVar("cscprog_cache_mode_option", default=None)

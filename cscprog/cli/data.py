@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cscprog.cli.app import app
 from cscprog.cli.common import (
@@ -81,9 +82,10 @@ def stats_command(
         print_json(stats)
         return
     out = console()
-    out.print(f"[bold]{data}[/bold]: {stats['dialogues']} dialogues, {stats['utterances']} utterances "
-              f"({stats['mean_utterances']} a dialogue), {stats['supporter_turns']} supporter turns, "
-              f"{stats['annotated_turns']} annotated, {stats['multi_label_turns']} multi-label")
+    out.print(Text.assemble((str(data), "bold"), f": {stats['dialogues']} dialogues, {stats['utterances']} "
+                            f"utterances ({stats['mean_utterances']} a dialogue), {stats['supporter_turns']} "
+                            f"supporter turns, {stats['annotated_turns']} annotated, {stats['multi_label_turns']} "
+                            "multi-label"))
     table = Table(title="Strategies")
     for column in ("strategy", "stage", "count", "share"):
         table.add_column(column, justify="right" if column in ("count", "share") else "left")

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
@@ -53,22 +55,21 @@ def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _scores_table(result: dict[str, Any], title: str) -> Table:
-    table = Table(title=title)
-    for name, _ in _HEADLINE:
-        table.add_column(name, justify="right")
-    table.add_column("turns", justify="right")
-    table.add_column("failures", justify="right")
-    table.add_row(*(_num(result.get(key)) for _, key in _HEADLINE), str(result["n"]), str(result["failures"]))
-    return table
-
-
-def _interval_line(result: dict[str, Any]) -> str:
+def _scores_table(result: dict[str, Any], title: str) -> Group:
+    """The title, one row per score (x100) with its 95% interval, and the counts: fits 80 columns."""
     intervals, metrics = result.get("intervals") or {}, result.get("metrics") or {}
-    parts = [f"{name} [{intervals[key]['low']:.2f}, {intervals[key]['high']:.2f}]" for name, key in _HEADLINE
-             if key in intervals]
-    return (f"95% CI ({metrics.get('interval', 'bootstrap')}, {metrics.get('resamples')} resamples, seed "
-            f"{metrics.get('seed')}): " + ", ".join(parts))
+    table = Table()
+    table.add_column("score")
+    table.add_column("x100", justify="right")
+    table.add_column("95% CI", justify="right")
+    for name, key in _HEADLINE:
+        interval = intervals.get(key)
+        table.add_row(name, _num(result.get(key)),
+                      f"{interval['low']:.2f} – {interval['high']:.2f}" if interval else "–")
+    caption = (f"{result['n']} turns scored, {result['failures']} failed; 95% CI: "
+               f"{metrics.get('interval', 'bootstrap')}, {metrics.get('resamples')} resamples, "
+               f"seed {metrics.get('seed')}")
+    return Group(Text(title, style="bold"), table, Text(caption))
 
 
 def _metric_options(loaded_config: Any, metrics: str | None, bertscore: bool | None,
@@ -86,9 +87,8 @@ def _metric_options(loaded_config: Any, metrics: str | None, bertscore: bool | N
 
 
 def _notes(result: dict[str, Any]) -> list[str]:
-    """The interval line, then why each missing model-based score is missing."""
-    return [_interval_line(result), *(f"{key}: {why}" for key, why in (result.get("unavailable") or {}).items()
-                                      if key != "semantic")]
+    """Why each missing model-based score is missing."""
+    return [f"{key}: {why}" for key, why in (result.get("unavailable") or {}).items() if key != "semantic"]
 
 
 def _load_program(path: Path | None, taxonomy: Taxonomy, explicit_taxonomy: bool) -> tuple[Any, dict[str, Any] | None]:

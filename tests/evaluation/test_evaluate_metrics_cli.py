@@ -56,11 +56,22 @@ def test_paper_profile_signatures_everywhere(capsys, config, tmp_path):
     assert json.loads(out)["bleu2"] == result["bleu2"]
 
 
-def test_standard_table_shows_intervals_and_reasons(capsys, config, tmp_path):
+def test_standard_table_shows_intervals_and_reasons(capsys, config, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
     code, out, err = run(capsys, "evaluate", "sample:annotated_zh", "--limit", 1, "-o", tmp_path / "std",
                          "--config", config, "--no-plots", "--progress", "off")
     assert code == 0, err
     assert "95% CI" in out and "standard profile" in out and "bleurt:" in out
+    # at 80 columns every score and interval is whole (one row a score), and hints keep their brackets
+    result = json.loads((tmp_path / "std" / "result.json").read_text())
+    table = [line for line in out.splitlines() if set(line) & set("│━─")]
+    assert table and all(len(line) <= 80 for line in table) and "…" not in out, table
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") == 4}
+    for name, key in (("B-2", "bleu2"), ("R-L", "rouge_l"), ("ACC", "accuracy"), ("WL-F1", "semantic")):
+        low, high = result["intervals"][key]["low"], result["intervals"][key]["high"]
+        assert f"{result[key]:.2f}" in rows[name] and f"{low:.2f} – {high:.2f}" in rows[name], rows[name]
+    flat = " ".join(out.split())
+    assert "[metrics] bleurt_checkpoint" in flat and "cscprog[neural]" in flat
 
 
 def test_unknown_profile_is_exit_2(capsys, config, tmp_path):
