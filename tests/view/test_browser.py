@@ -189,6 +189,23 @@ def test_human_eval_round_trip_page_to_ratings_to_scores(tmp_path, browser, eval
     assert resolution["win_rate"]["tie"]["count"] == 1
 
 
+def test_a_generated_run_beside_a_reference_run_shows_its_own_history(tmp_path, browser, eval_runs):
+    generated = generated_run(tmp_path)
+    page = build_view([str(eval_runs[0]), str(generated)], tmp_path / "mixed.html")
+    browser.open(page)
+    assert browser.errors == []
+    rows = "[...document.querySelectorAll('[data-role=row]')]"
+    later = browser.eval(f"{rows}.findIndex(e => e.dataset.turn !== '0')")
+    turn = int(browser.eval(f"{rows}[{later}].dataset.turn"))
+    dialogue = next(d for d in load_sample("annotated_en") if d.id == browser.eval(f"{rows}[{later}].dataset.id"))
+    earlier = sum(1 for t in dialogue.turns[:turn] if t.is_supporter)
+    cards = f"{rows}[{later}].querySelectorAll('[data-role=prediction]')"
+    assert browser.eval(f"{cards}[0].querySelectorAll('[data-role=own-turn]').length") == 0  # reference: gold history
+    own = browser.eval(f"[...{cards}[1].querySelectorAll('[data-role=own-turn]')].map(e => e.textContent)")
+    assert len(own) == earlier > 0 and all("[g]" in text for text in own)
+    assert "gold; a generated-context run" in browser.eval(f"{rows}[{later}].querySelector('summary').textContent")
+
+
 @pytest.mark.slow
 def test_ten_thousand_dialogues_open_and_filter_without_freezing(tmp_path, browser):
     samples = load_sample("annotated_en")

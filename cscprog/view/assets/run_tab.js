@@ -29,6 +29,7 @@ CSC.history = function (row, runIndex) {
 CSC.renderRow = function (row) {
   var data = CSC.data, tax = data.taxonomy, rec = data.dialogues[row.d], runs = data.runs;
   var gen = runs.length === 1 && runs[0].context === "generated";
+  var mixed = runs.length > 1 && runs.some(function (run) { return run.context === "generated"; });
   var hist = CSC.history(row, gen ? 0 : -1);
   var needle = CSC.runState.needle;
   var head = CSC.h("div", {"class": "card-head"},
@@ -41,7 +42,9 @@ CSC.renderRow = function (row) {
     }));
   var history = CSC.h("details", {"class": "history", open: hist.turns.length <= 6 ? true : null},
     CSC.h("summary", {"class": "small"}, "history: " + hist.turns.length + " turns" +
-      (gen ? " (the model's own earlier supporter turns, generated context)" : "")),
+      (gen ? " (the model's own earlier supporter turns, generated context)" :
+        mixed ? " (gold; a generated-context run answered its own earlier supporter turns, shown with its reply)" :
+        "")),
     hist.turns.length ? CSC.renderBands(hist.turns, tax, rec.language, {needle: needle, turnOpts: function (t, i) {
       return {role: "history-turn", own: hist.own[i]};
     }}) : CSC.h("p", {"class": "muted small"}, "(the conversation has not started)"));
@@ -51,9 +54,16 @@ CSC.renderRow = function (row) {
   var replies = runs.map(function (run, i) {
     var ok = CSC.isRight(row, i), failed = row.p[i] === null || !!row.f[i];
     var s = CSC.strategy(tax, row.p[i]);
+    var own = mixed && run.context === "generated" ? CSC.history(row, i) : null;
+    var ownTurns = own ? own.turns.filter(function (t, j) { return own.own[j]; }) : [];
+    var ownHistory = ownTurns.length ? CSC.h("details", {"class": "small", "data-role": "own-history"},
+      CSC.h("summary", null, "its own earlier supporter turns (" + ownTurns.length + ", generated context)"),
+      ownTurns.map(function (t) {
+        return CSC.h("p", {"class": "own", "data-role": "own-turn"}, CSC.chip(tax, t.k), " ", t.t);
+      })) : null;
     return CSC.h("div", {"class": "reply " + (failed ? "failed" : ok ? "right" : "wrong"), "data-role": "prediction",
       "data-correct": ok ? "1" : "0"},
-      CSC.h("h4", null, run.name, CSC.chip(tax, row.p[i], s ? s.name : "failed"), ok ? "✓" : "✗"),
+      CSC.h("h4", null, run.name, CSC.chip(tax, row.p[i], s ? s.name : "failed"), ok ? "✓" : "✗"), ownHistory,
       row.r[i] !== null && row.r[i] !== undefined ? CSC.marked(row.r[i], needle) : CSC.h("i", {"class": "muted"}, "(no reply)"),
       row.f[i] ? CSC.h("div", {"class": "small", style: {color: "#7a4100"}}, "failure: " + row.f[i]) : null,
       CSC.h("div", {"class": "scores"}, "ROUGE-L " + CSC.fmt(row.sc[i][0], 1) + " · BLEU-2 " + CSC.fmt(row.sc[i][1], 1)));
