@@ -36,10 +36,9 @@ ProgressMode = Literal["auto", "rich", "plain", "off"]
 
 MIN_BAR = 8
 """Narrowest bar worth drawing (columns)."""
-MAX_DESCRIPTION = 30
-"""Widest description on the rich line (longer ones end with an ellipsis)."""
-MIN_CLIPPED = 12
-"""Narrowest an optional part is clipped to before it is dropped instead."""
+MAX_DESCRIPTION = 40
+"""Widest description on the rich line (longer ones end with an ellipsis): room for the demo's
+``demo: 9/9 evaluate compiled (generated)``."""
 
 
 @dataclass(frozen=True)
@@ -209,12 +208,25 @@ def _clip(text: str, width: int) -> str:
     return set_cell_size(text, max(width - 1, 0)) + "…" if width > 0 else ""
 
 
+def _first_fields(text: str, width: int) -> str:
+    """The leading comma-separated fields of ``text`` that fit in ``width`` columns ("" when none does).
+
+    A number is never cut: ``"46 calls, 8 cached, $0.0100"`` becomes ``"46 calls, 8 cached"``, not ``"$0.01…"``.
+    """
+    from rich.cells import cell_len
+
+    fields = text.split(", ")
+    while fields and cell_len(", ".join(fields)) > width:
+        fields.pop()
+    return ", ".join(fields)
+
+
 def fit_line(width: int, description: str, required: list[str], optional: list[str]) -> tuple[str, int, list[str]]:
     """Lay out one progress line in ``width`` columns: ``(description, bar width, optional parts kept)``.
 
     ``required`` parts (counts, ETA, failures) are always kept. The bar gets what is left, at least
-    :data:`MIN_BAR` columns: to make room, ``optional`` parts are dropped from the last (the last one left is
-    clipped instead when :data:`MIN_CLIPPED` columns remain for it), then the description is shortened; a bar
+    :data:`MIN_BAR` columns: to make room, ``optional`` parts are dropped from the last (the last one left keeps
+    the comma-separated fields that fit, whole: a number is never cut), then the description is shortened; a bar
     that still does not fit is left out (width 0). Parts are separated by one space.
 
     Example:
@@ -235,8 +247,9 @@ def fit_line(width: int, description: str, required: list[str], optional: list[s
 
     while extras and left(text, extras) < MIN_BAR:
         room = left(text, extras[:-1]) - MIN_BAR - 1  # columns the last optional part could have
-        if room >= MIN_CLIPPED:
-            extras[-1] = _clip(extras[-1], room)
+        kept = _first_fields(extras[-1], room)
+        if kept:
+            extras[-1] = kept
             break
         extras.pop()
     if left(text, extras) < MIN_BAR:

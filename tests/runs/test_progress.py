@@ -86,6 +86,22 @@ def test_fit_line_drops_the_least_useful_parts_first() -> None:
     assert extras == [] and bar == 0 and text.endswith("…")
 
 
+def test_the_demos_longest_stage_at_80_columns_keeps_its_name_and_whole_numbers() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=80, color_system=None)
+    progress = RichProgress("demo: 9/9 evaluate compiled (generated)", console=console)
+    progress.start(ProgressState(total=120))
+    progress.update(ProgressState(total=120, done=46, live_calls=4610, cache_hits=812, cost_usd=0.0123))
+    progress.stop()
+    last = _screen(buffer)[-1]
+    assert len(last) <= 80 and last.startswith("demo: 9/9 evaluate compiled (generated) ━"), last
+    assert "46/120" in last and re.search(r"ETA \d+m\d\ds", last) and "4610 calls" in last, last
+    assert "…" not in last and ("$" not in last or "$0.0123" in last), last  # a price is whole or absent
+    text, _, extras = fit_line(80, "x" * 30, ["46/120", "ETA 1m02s"], ["4610 calls, 812 cached, $0.0123", "1.20/s"])
+    assert extras and all(part in ("4610 calls", "4610 calls, 812 cached", "4610 calls, 812 cached, $0.0123",
+                                   "1.20/s") for part in extras), extras
+
+
 def test_rich_bar_draws_on_its_console() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=160)
