@@ -123,6 +123,11 @@ def compare_command(
     if metrics is not None:
         check_choice(metrics, tuple(PROFILES), "--metrics")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    if judge:  # before the runs are read and tested: a judge that cannot be called is exit 2 at once
+        from cscprog.evaluation.verdicts import PAIR_ROLE
+        from cscprog.lm.preflight import check_setup
+
+        check_setup(loaded_config, (PAIR_ROLE,))
     settings = loaded_config.metrics
     a, b = load_run(run_a), load_run(run_b)
     profile = metrics or a.profile or settings.profile

@@ -33,6 +33,8 @@ def _commands(out: Path) -> dict[str, list[str]]:
                     "bootstrap", "-o", str(out / "compile.json")],
         "demo": ["demo", "-o", str(out / "demo")],
         "arena": ["arena", "-C", "base=program", "-C", "other=program", "-n", "1", "-o", str(out / "arena")],
+        "compare --judge": ["compare", "runs/run_a", "runs/run_b", "--judge", "--judge-output",
+                            str(out / "pairs.jsonl")],
     }
 
 
@@ -67,6 +69,10 @@ def test_command_stops_before_any_call(command: str, setup: str, isolated: Path,
     text, expected = SETUPS[setup]
     if setup == "missing local extra":
         monkeypatch.setitem(sys.modules, "llama_cpp", None)  # how Python marks a module as not importable
+    if command == "compare --judge":  # two real evaluation runs to compare (scripted programs, no network)
+        from tests.view.conftest import make_runs
+
+        make_runs(isolated / "runs", limit=1)
     config = isolated / "cscprog.toml"
     config.write_text(text.format(port=_closed_port()), encoding="utf-8")
     out = isolated / "out"
