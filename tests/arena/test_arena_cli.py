@@ -101,3 +101,33 @@ def test_arena_runs_a_compiled_program_and_a_module_by_import_path(tmp_path: Pat
     assert result["summary"]["mine"]["strategy_sources"] == {"classifier": 2}  # it names no strategies
     assert result["summary"]["mine"]["scores"]["resolved"]["estimate"] == 0.0  # it never unblocks the card
     assert result["counts"]["pairs"] == 2
+
+
+def test_arena_runs_a_fine_tuned_responder_prompted_in_its_training_layout(tmp_path: Path) -> None:
+    from cscprog.data.completion import default_system_prompt
+    from cscprog.framework import load_taxonomy
+
+    trained_system = default_system_prompt(load_taxonomy("csc"))
+    script = ArenaScript()
+    layouts: list[tuple[str, str]] = []
+
+    def answer(field_name, request):
+        if request.model == "ft-model":  # the fine-tuned model: the export's layout in, Strategy/Reply out
+            layouts.append((request.system, request.format))
+            return "Strategy: Greeting\nReply: Good morning, your card is unblocked now."
+        return script(field_name, request)
+
+    with OpenAICompatibleServer(answer=answer, latency=0.001) as server:
+        config = tmp_path / "cscprog.toml"
+        config.write_text(f'[lm]\nmodel = "openai/test-model"\napi_base = "{server.url}"\ntemperature = 0.0\n'
+                          f'[roles.responder]\nmodel = "openai/ft-model"\napi_base = "{server.url}"\n'
+                          f'[cache]\ndir = "{tmp_path / "cache"}"\n[run]\nseed = 7\n')
+        out = tmp_path / "arena"
+        assert main(["arena", "-C", "ft=module:cscprog.finetune.program:FinetunedResponder", "-n", "1",
+                     "--turn-cap", "4", "-o", str(out), "--config", str(config), "--progress", "off",
+                     "--resamples", "100"]) == 0
+    assert layouts and all(layout == (trained_system, "plain") for layout in layouts)
+    record = json.loads((out / "conversations.jsonl").read_text().splitlines()[0])
+    agent = [turn for turn in record["dialogue"]["turns"] if turn["speaker"] == "supporter"]
+    assert agent[0] == {**agent[0], "strategy": "Greeting", "text": "Good morning, your card is unblocked now."}
+    assert record["scores"]["strategy_source"] == "emitted" and record["scores"]["resolved"]
