@@ -131,3 +131,34 @@ def test_arena_runs_a_fine_tuned_responder_prompted_in_its_training_layout(tmp_p
     agent = [turn for turn in record["dialogue"]["turns"] if turn["speaker"] == "supporter"]
     assert agent[0] == {**agent[0], "strategy": "Greeting", "text": "Good morning, your card is unblocked now."}
     assert record["scores"]["strategy_source"] == "emitted" and record["scores"]["resolved"]
+
+
+def test_a_budget_stops_the_arena_cleanly_and_resume_finishes_it(tmp_path: Path, server: OpenAICompatibleServer,
+                                                                 capsys) -> None:
+    def config(name: str, budget: str) -> Path:
+        path = tmp_path / name
+        path.write_text(f'[lm]\nmodel = "openai/test-model"\napi_base = "{server.url}"\ntemperature = 0.0\n'
+                        f'[cache]\ndir = "{tmp_path / "cache"}"\n[run]\nconcurrency = 1\nseed = 7\n{budget}')
+        return path
+
+    prompt = tmp_path / "agent.txt"
+    prompt.write_text("You are a bank's support agent.\n", encoding="utf-8")
+    out = tmp_path / "arena"
+    args = ["arena", "-C", "base=program", "-C", f"plain=chat:{prompt}", "-n", "2", "--turn-cap", "6", "-o", str(out),
+            "--progress", "off", "--resamples", "100"]
+    assert main(args + ["--config", str(config("tight.toml", "[budget]\nmax_calls = 12\n"))]) == 1
+    err = capsys.readouterr().err
+    assert "stopped" in err and "--resume" in err
+    stopped = json.loads((out / "result.json").read_text())
+    assert sum(stopped["counts"]["conversations"].values()) < 4 and stopped["counts"]["pairs"] == 0
+    assert "pairs" not in stopped["runs"]  # the pairs wait for every conversation
+
+    assert main(args + ["--config", str(config("open.toml", "")), "--resume"]) == 0
+    resumed = json.loads((out / "result.json").read_text())
+    assert resumed["counts"]["conversations"] == {"base": 2, "plain": 2} and resumed["counts"]["pairs"] == 2
+    whole = tmp_path / "whole"
+    assert main(args[:-6] + ["-o", str(whole), "--progress", "off", "--resamples", "100",
+                             "--config", str(config("open.toml", ""))]) == 0
+    for name in ("conversations.jsonl", "pairs.jsonl"):
+        assert sorted((whole / name).read_text().splitlines()) == sorted((out / name).read_text().splitlines())
+    assert json.loads((whole / "result.json").read_text())["summary"] == resumed["summary"]
