@@ -1,10 +1,14 @@
 """The rule post-filters of the rewriting pipeline: clean and check a rewritten, strategy-labelled dialogue.
 
-* :func:`strip_system_notes` removes system notes an utterance ends with, in ASCII or full-width parentheses
-  (``(system: call transferred)``, ``（系统提示：通话已结束）``, ``(customer hangs up)``), but not emoticons
-  (``(^_^)``, ``:)``) or ordinary parenthetical remarks (``（或护照）``). A parenthesised group counts as a note
-  when it contains a note word (:data:`NOTE_WORDS_EN`, :data:`NOTE_WORDS_ZH`): system, note, call transferred,
-  hangs up, on hold, 系统, 提示, 通话, 挂断, 转接, 备注... A turn that was nothing but a note is removed.
+* :func:`strip_system_notes` removes system notes by two rules, each named where it acted:
+
+  - ``last_parenthesis`` (the method's authors' rule): the dialogue's last utterance is dropped when it holds
+    a parenthesised group (ASCII or full-width) that is not an emoticon, such as ``（客户挂了电话）`` or
+    ``（客户已离线）``, which no word list foresees;
+  - ``note_keyword``: a parenthesised group that ends any other utterance is stripped when it contains a
+    note word (:data:`NOTE_WORDS_EN`, :data:`NOTE_WORDS_ZH`): system, call transferred, hangs up, on hold,
+    系统, 提示, 通话, 挂断, 离线...; emoticons (``(^_^)``) and remarks (``（或护照）``,
+    ``(Note: a 2% fee applies)``) stay. A turn that was nothing but a note is removed.
 * :func:`check_single_label` drops a dialogue with a multi-label turn.
 * :func:`check_required_strategies` requires the taxonomy's opening, verification and closing strategies
   (Greeting, Identity Verification, Appreciation and Closure for CSC) to be present; a rule the taxonomy does
@@ -31,42 +35,51 @@ import re
 from collections.abc import Iterable
 
 from cscprog.csconv.prefilter import FilterDecision
-from cscprog.data import Dialogue
+from cscprog.data import Dialogue, Turn
 from cscprog.framework import Taxonomy
 
 __all__ = [
+    "NOTE_RULES",
     "NOTE_WORDS_EN",
     "NOTE_WORDS_ZH",
     "POSTFILTER_RULES",
     "check_alternation",
     "check_required_strategies",
     "check_single_label",
+    "is_emoticon",
     "is_system_note",
+    "last_parenthesis",
     "postfilter",
     "split_trailing_notes",
     "strip_system_notes",
 ]
 
+NOTE_RULES = ("last_parenthesis", "note_keyword")
+"""The two rules that strip system notes: the authors' rule on the last utterance, and the note-word rule."""
+
 POSTFILTER_RULES = ("multi_label", "required_strategies", "alternation")
 """The rules a rule post-filter decision can name, in the order :func:`postfilter` runs them."""
 
 NOTE_WORDS_EN = (
-    "system", "note", "notes", "call ended", "call ends", "call end", "end of call", "call transferred",
+    "system", "system note", "call ended", "call ends", "call end", "end of call", "call transferred",
     "call disconnected", "call dropped", "transferred", "transferring", "disconnected", "hangs up", "hung up",
-    "hanging up", "on hold", "hold music", "music", "silence", "pause", "inaudible", "background", "noise",
+    "hanging up", "on hold", "hold music", "silence", "inaudible", "background", "noise",
     "laughs", "laughing", "sighs", "sighing", "recording", "beep", "ivr", "automated",
 )
-"""English words (whole words, case-insensitive) that make a trailing parenthesised group a system note."""
+"""English words (whole words, case-insensitive) that make a trailing parenthesised group a system note. "note"
+alone is not one: ``(Note: a 2% fee applies)`` is content."""
 
 NOTE_WORDS_ZH = (
-    "系统", "提示", "通话", "挂断", "挂机", "转接", "音乐", "静音", "沉默", "备注", "录音", "停顿", "笑", "叹气",
-    "背景", "杂音", "嘟", "无声", "语音播报",
+    "系统", "提示", "通话", "挂断", "挂机", "挂了电话", "挂电话", "离线", "掉线", "断线", "下线", "转接", "音乐",
+    "静音", "沉默", "录音", "停顿", "笑", "叹气", "背景音", "杂音", "嘟", "无声", "语音播报",
 )
 """Chinese words (substrings) that make a trailing parenthesised group a system note."""
 
 _OPEN = "(（"
 _CLOSE = ")）"
 _AFTER_NOTE = " \t\r\n.。!！,，;；"
+_WORDISH = re.compile(r"[\u3400-\u9fff]|[^\W_]{2}")
+_GROUP = re.compile(r"[(（]([^()（）]*)[)）]")
 _EN_NOTE = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in NOTE_WORDS_EN) + r")\b", re.IGNORECASE)
 
 
@@ -94,6 +107,19 @@ def is_system_note(
     if pattern.search(text):
         return True
     return any(word in text for word in (NOTE_WORDS_ZH if words_zh is None else words_zh))
+
+
+def is_emoticon(content: str) -> bool:
+    """True when the text inside a pair of parentheses is an emoticon (``^_^``, ``T_T``, ``*´▽`*``), not words:
+    no CJK ideograph and no run of two letters or digits.
+
+    Example:
+        ```python
+        is_emoticon("^_^"), is_emoticon("客户已离线"), is_emoticon("ok")   # (True, False, False)
+        ```
+    """
+    text = content.strip()
+    return bool(text) and _WORDISH.search(text) is None
 
 
 def _trailing_group(text: str) -> tuple[int, str] | None:
@@ -144,36 +170,71 @@ def split_trailing_notes(
     return (rest if notes else text), notes
 
 
-def strip_system_notes(dialogue: Dialogue) -> tuple[Dialogue, FilterDecision]:
-    """Remove trailing system notes from every turn; a turn left empty is removed.
+def last_parenthesis(dialogue: Dialogue) -> dict[str, object] | None:
+    """The authors' note rule: the last utterance, when it holds a parenthesised group that is not an emoticon.
 
     Returns:
-        The cleaned copy and a passing decision whose ``details`` list the ``notes`` (turn index and text, by
-        the original indices) and the ``removed_turns``.
+        ``{"turn": index, "text": the utterance, "group": the first such group}``, or None.
+
+    Example:
+        ```python
+        last_parenthesis(dialogue)   # {'turn': 11, 'text': '好的（客户已离线）', 'group': '客户已离线'}
+        ```
+    """
+    if not dialogue.turns:
+        return None
+    text = dialogue.turns[-1].text
+    for match in _GROUP.finditer(text):
+        if not is_emoticon(match.group(1)):
+            return {"turn": len(dialogue.turns) - 1, "text": text, "group": match.group(1).strip()}
+    return None
+
+
+def strip_system_notes(dialogue: Dialogue) -> tuple[Dialogue, FilterDecision]:
+    """Remove system notes by the two :data:`NOTE_RULES`; a turn left empty is removed.
+
+    First the keyword rule strips trailing notes (:func:`split_trailing_notes`) from every turn; then the
+    authors' rule (:func:`last_parenthesis`) drops the last remaining utterance when it still holds a
+    non-emoticon parenthesis (a note no word list knows, or a remark the authors would also have dropped).
+
+    Returns:
+        The cleaned copy and a passing decision whose ``details`` list the ``notes`` (turn index by the original
+        indices, the note, and the ``rule`` that removed it) and the ``removed_turns``.
 
     Example:
         ```python
         cleaned, decision = strip_system_notes(dialogue)
-        decision.details["notes"]   # [{'turn': 11, 'note': '系统提示：通话已结束'}]
+        decision.details["notes"]   # [{'turn': 11, 'note': '客户挂了电话', 'rule': 'note_keyword'}]
         ```
     """
     notes: list[dict[str, object]] = []
     removed: list[int] = []
-    turns = []
+    kept: list[tuple[int, Turn]] = []
     for index, turn in enumerate(dialogue.turns):
         text, found = split_trailing_notes(turn.text)
-        notes.extend({"turn": index, "note": note} for note in found)
+        notes.extend({"turn": index, "note": note, "rule": "note_keyword"} for note in found)
         if not found:
-            turns.append(turn)
+            kept.append((index, turn))
         elif text.strip():
-            turns.append(turn.model_copy(update={"text": text}))
+            kept.append((index, turn.model_copy(update={"text": text})))
         else:
             removed.append(index)
+    turns = [turn for _, turn in kept]
+    last = last_parenthesis(dialogue.model_copy(update={"turns": turns}))
+    if last is not None:
+        index = kept[-1][0]
+        notes.append({"turn": index, "note": last["group"], "rule": "last_parenthesis", "text": last["text"]})
+        removed.append(index)
+        turns.pop()
     cleaned = dialogue.model_copy(update={"turns": turns}) if notes else dialogue
-    reason = f"stripped {len(notes)} system note(s)" if notes else "no system notes"
+    by_rule = {rule: sum(1 for note in notes if note["rule"] == rule) for rule in NOTE_RULES}
+    reason = (
+        "stripped " + ", ".join(f"{count} by {rule}" for rule, count in by_rule.items() if count)
+        if notes else "no system notes"
+    )
     if removed:
-        reason += f"; removed {len(removed)} turn(s) that held only a note"
-    return cleaned, FilterDecision.keep(reason, notes=notes, removed_turns=removed)
+        reason += f"; removed {len(removed)} turn(s)"
+    return cleaned, FilterDecision.keep(reason, notes=notes, removed_turns=sorted(removed), note_rules=by_rule)
 
 
 def check_single_label(dialogue: Dialogue) -> FilterDecision:

@@ -1,25 +1,26 @@
 """The rule pre-filter of the rewriting pipeline: cheap checks that drop unusable raw calls before any LLM call.
 
-The dialogue is first merged (consecutive lines of one speaker become one utterance), then four rules run in
-order and the first that fails drops the dialogue:
+Four rules run in order and the first that fails drops the dialogue. Each counts what the method's authors
+count: the pair rule and the length rule read the merged dialogue (consecutive lines of one speaker joined into
+one utterance); the customer-share and substantive rules read the raw lines, before merging.
 
-1. ``min_pairs`` / ``max_pairs``: the number of exchanges (see :func:`count_pairs`) is within
-   ``[min_pairs, max_pairs]``.
+1. ``min_pairs`` / ``max_pairs``: the number of exchanges of the merged dialogue (see :func:`count_pairs`,
+   ``floor(utterances / 2)``) is within ``[min_pairs, max_pairs]``.
 2. ``customer_share``: the customer must not speak too little; the dialogue is dropped when
-   ``customer_lines <= min_customer_ratio * supporter_lines`` (with the default 0.5: when
+   ``customer_lines <= min_customer_ratio * supporter_lines`` on the raw lines (with the default 0.5: when
    ``2 * customer_lines <= supporter_lines``).
-3. ``substantive``: at least ``min_substantive_share`` of the customer's utterances are substantive, i.e. longer
+3. ``substantive``: at least ``min_substantive_share`` of the customer's raw lines are substantive, i.e. longer
    than ``substantive_chars`` characters.
-4. ``utterance_length``: no utterance is longer than ``max_utterance_chars`` characters.
+4. ``utterance_length``: no merged utterance is longer than ``max_utterance_chars`` characters.
 
 Characters are Python string characters (Unicode code points) of the stripped text, for every language: a
 Chinese utterance of four ideographs has 4 characters, and so has the English ``"okay"``. The method states
 its thresholds in characters and we keep that unit for English too, so short English acknowledgements
 ("ok", "yes", "Ok.") are not substantive while "yeah" and "sure" are.
 
-Lines are counted after merging, as the method orders it. On a merged (hence alternating) dialogue the two
-speakers' line counts differ by at most one, so with the default thresholds ``customer_share`` can only fire on
-dialogues that ``min_pairs`` already drops; it matters when ``min_pairs`` is lowered or the ratio raised.
+Counting raw lines matters: on a merged (hence alternating) dialogue the two speakers' counts differ by at most
+one, so a customer-share rule on merged utterances would never fire, and a customer who answers in many short
+lines ("ok", "yes") would hide them inside one long merged utterance.
 
 Example:
     ```python
@@ -28,14 +29,13 @@ Example:
 
     raw = {d.id: d for d in load_sample("raw")}
     decision = prefilter(raw["raw-011"])
-    decision.kept, decision.rule     # (False, 'substantive')
+    decision.kept, decision.rule     # (False, 'customer_share'): 4 customer lines against 8
     prefilter(raw["raw-004"], PrefilterRules(min_pairs=2)).kept   # True
     ```
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,19 +142,19 @@ def count_chars(text: str) -> int:
 
 
 def count_pairs(merged: Dialogue) -> int:
-    """Exchanges of a merged dialogue: ``ceil(utterances / 2)``; a last unanswered utterance counts as one.
+    """Exchanges of a merged dialogue: ``floor(utterances / 2)``; a last unanswered utterance does not count.
 
     Example:
         ```python
-        count_pairs(dialogue.merged())   # S C S C S -> 3
+        count_pairs(dialogue.merged())   # S C S C S -> 2
         ```
     """
-    return math.ceil(len(merged.turns) / 2)
+    return len(merged.turns) // 2
 
 
-def _lines(merged: Dialogue) -> tuple[int, int]:
-    supporter = sum(1 for turn in merged.turns if turn.speaker == SUPPORTER)
-    return supporter, len(merged.turns) - supporter
+def _lines(dialogue: Dialogue) -> tuple[int, int]:
+    supporter = sum(1 for turn in dialogue.turns if turn.speaker == SUPPORTER)
+    return supporter, len(dialogue.turns) - supporter
 
 
 def check_pairs(merged: Dialogue, rules: PrefilterRules) -> FilterDecision:
@@ -171,9 +171,15 @@ def check_pairs(merged: Dialogue, rules: PrefilterRules) -> FilterDecision:
     return FilterDecision.keep(f"{pairs} exchanges", pairs=pairs)
 
 
-def check_customer_share(merged: Dialogue, rules: PrefilterRules) -> FilterDecision:
-    """Rule 2: the customer speaks enough (dropped when ``customer <= ratio * supporter`` lines)."""
-    supporter, customer = _lines(merged)
+def check_customer_share(raw: Dialogue, rules: PrefilterRules) -> FilterDecision:
+    """Rule 2: the customer speaks enough raw lines (dropped when ``customer <= ratio * supporter`` lines).
+
+    Example:
+        ```python
+        check_customer_share(dialogue, PrefilterRules()).details   # {'supporter_lines': 15, 'customer_lines': 5}
+        ```
+    """
+    supporter, customer = _lines(raw)
     if customer <= rules.min_customer_ratio * supporter:
         return FilterDecision.drop(
             "customer_share",
@@ -187,20 +193,26 @@ def check_customer_share(merged: Dialogue, rules: PrefilterRules) -> FilterDecis
     )
 
 
-def check_substantive(merged: Dialogue, rules: PrefilterRules) -> FilterDecision:
-    """Rule 3: at least ``min_substantive_share`` of customer utterances have more than ``substantive_chars``."""
-    texts = [turn.text for turn in merged.turns if turn.speaker == CUSTOMER]
+def check_substantive(raw: Dialogue, rules: PrefilterRules) -> FilterDecision:
+    """Rule 3: at least ``min_substantive_share`` of the customer's raw lines have more than ``substantive_chars``.
+
+    Example:
+        ```python
+        check_substantive(dialogue, PrefilterRules()).details["substantive_share"]   # 0.8
+        ```
+    """
+    texts = [turn.text for turn in raw.turns if turn.speaker == CUSTOMER]
     substantive = sum(1 for text in texts if count_chars(text) > rules.substantive_chars)
     share = substantive / len(texts) if texts else 0.0
     details = {"customer_lines": len(texts), "substantive_lines": substantive, "substantive_share": round(share, 4)}
     if share < rules.min_substantive_share:
         return FilterDecision.drop(
             "substantive",
-            f"{substantive} of {len(texts)} customer utterance(s) have more than {rules.substantive_chars} "
+            f"{substantive} of {len(texts)} raw customer line(s) have more than {rules.substantive_chars} "
             f"characters ({share:.0%}, needs {rules.min_substantive_share:.0%})",
             **details,
         )
-    return FilterDecision.keep(f"{share:.0%} of customer utterances are substantive", **details)
+    return FilterDecision.keep(f"{share:.0%} of raw customer lines are substantive", **details)
 
 
 def check_utterance_length(merged: Dialogue, rules: PrefilterRules) -> FilterDecision:
@@ -218,19 +230,24 @@ def check_utterance_length(merged: Dialogue, rules: PrefilterRules) -> FilterDec
     return FilterDecision.keep(f"longest utterance {longest} characters", longest=longest)
 
 
-_CHECKS = (check_pairs, check_customer_share, check_substantive, check_utterance_length)
+_CHECKS = (  # (check, reads the merged dialogue)
+    (check_pairs, True),
+    (check_customer_share, False),
+    (check_substantive, False),
+    (check_utterance_length, True),
+)
 
 
 def prefilter(dialogue: Dialogue, rules: PrefilterRules | None = None) -> FilterDecision:
-    """Merge same-speaker lines, then apply the four rules in order; the first failure drops the dialogue.
+    """Apply the four rules in order (pairs and length on the merged dialogue, the others on raw lines).
 
     Args:
         dialogue: A raw dialogue (strategies, if any, are ignored).
         rules: The thresholds (the method's defaults when None).
 
     Returns:
-        The decision; ``details`` holds ``utterances`` and ``merged_utterances`` plus the figures of every
-        rule that ran.
+        The decision; ``details`` holds ``utterances`` (raw lines) and ``merged_utterances`` plus the figures
+        of every rule that ran.
 
     Example:
         ```python
@@ -242,8 +259,8 @@ def prefilter(dialogue: Dialogue, rules: PrefilterRules | None = None) -> Filter
     rules = rules or PrefilterRules()
     merged = dialogue.merged()
     details: dict[str, Any] = {"utterances": len(dialogue.turns), "merged_utterances": len(merged.turns)}
-    for check in _CHECKS:
-        outcome = check(merged, rules)
+    for check, on_merged in _CHECKS:
+        outcome = check(merged if on_merged else dialogue, rules)
         details.update(outcome.details)
         if not outcome.kept:
             return FilterDecision(False, outcome.rule, outcome.reason, details)

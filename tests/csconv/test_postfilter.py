@@ -9,6 +9,7 @@ from cscprog.csconv.postfilter import (
     check_alternation,
     check_required_strategies,
     check_single_label,
+    is_emoticon,
     is_system_note,
     postfilter,
     split_trailing_notes,
@@ -59,6 +60,8 @@ def dialogue(turns: list[Turn]) -> Dialogue:
         ("Bye (hold music) (Note: call ended)", "Bye", ["hold music", "Note: call ended"]),
         ("Done (system: ticket (urgent) closed)", "Done", ["system: ticket (urgent) closed"]),
         ("好的（笑）", "好的", ["笑"]),
+        ("好的（客户挂了电话）", "好的", ["客户挂了电话"]),
+        ("好的。（客户已离线）", "好的。", ["客户已离线"]),
         ("(system: call transferred)", "", ["system: call transferred"]),
     ],
 )
@@ -75,6 +78,7 @@ def test_trailing_system_notes_are_split_off(text, clean, notes):
         "Great (OvO)",
         "请您携带身份证原件（或护照）",
         "It was charged to your card (Visa)",
+        "The transfer is free (Note: a 2% fee applies to cards)",
         "(system: call transferred) Hello again",  # not trailing
         "Hello (",
         "Thanks )",
@@ -99,7 +103,8 @@ def test_note_words_can_be_replaced():
 def test_strip_system_notes_on_a_packaged_raw_call():
     raw = {d.id: d for d in load_sample("raw")}["raw-009"]
     cleaned, decision = strip_system_notes(raw)
-    assert decision.kept and decision.details["notes"] == [{"turn": 12, "note": "系统提示：通话已结束"}]
+    assert decision.kept
+    assert decision.details["notes"] == [{"turn": 12, "note": "系统提示：通话已结束", "rule": "note_keyword"}]
     assert cleaned.turns[-1].text == "不客气，再见" and raw.turns[-1].text.endswith("（系统提示：通话已结束）")
     assert len(cleaned.turns) == len(raw.turns)
 
@@ -115,6 +120,39 @@ def test_a_dialogue_without_notes_is_returned_as_is():
     original = dialogue(good_turns())
     cleaned, decision = strip_system_notes(original)
     assert cleaned is original and decision.reason == "no system notes"
+
+
+def test_the_authors_rule_drops_a_last_utterance_holding_a_parenthesis():
+    turns = [*good_turns(), c("Bye then (the line goes quiet)")]
+    cleaned, decision = strip_system_notes(dialogue(turns))
+    assert [t.text for t in cleaned.turns] == [t.text for t in good_turns()]
+    assert decision.details["notes"] == [{"turn": 7, "note": "the line goes quiet", "rule": "last_parenthesis",
+                                          "text": "Bye then (the line goes quiet)"}]
+    assert decision.details["note_rules"] == {"last_parenthesis": 1, "note_keyword": 0}
+    assert decision.details["removed_turns"] == [7] and "1 by last_parenthesis" in decision.reason
+
+
+@pytest.mark.parametrize("last", ["Bye (^_^)", "Bye :)", "Thanks, goodbye!"])
+def test_the_authors_rule_spares_emoticons_and_plain_text(last):
+    turns = [*good_turns(), c(last)]
+    cleaned, decision = strip_system_notes(dialogue(turns))
+    assert cleaned.turns[-1].text == last and decision.details["notes"] == []
+
+
+def test_the_authors_rule_reads_only_the_last_utterance_and_runs_after_the_keyword_rule():
+    turns = good_turns()
+    turns[1] = c("My card (the Visa one) was declined.")
+    turns.append(c("好的（客户已离线）"))
+    cleaned, decision = strip_system_notes(dialogue(turns))
+    assert cleaned.turns[1].text == "My card (the Visa one) was declined."  # not last: kept
+    assert cleaned.turns[-1].text == "好的"  # the keyword rule stripped the note, nothing left for the authors' rule
+    assert [n["rule"] for n in decision.details["notes"]] == ["note_keyword"]
+
+
+@pytest.mark.parametrize(("content", "emoticon"), [("^_^", True), ("T_T", True), ("*´▽`*", True), ("ok", False),
+                                                   ("客户已离线", False), ("Visa", False), ("", False)])
+def test_emoticons(content, emoticon):
+    assert is_emoticon(content) is emoticon
 
 
 # -- the checks -----------------------------------------------------------------------------------------------------
@@ -179,7 +217,7 @@ def test_postfilter_runs_the_checks_in_order():
     turns.pop()  # no closing either
     cleaned, decision = postfilter(dialogue(turns), CSC)
     assert decision.rule == "multi_label"  # first of three failures
-    assert decision.details["notes"] == [{"turn": 4, "note": "system: hold"}]
+    assert decision.details["notes"] == [{"turn": 4, "note": "system: hold", "rule": "note_keyword"}]
     assert cleaned.turns[4].text == "Sorry"
     turns[4] = s("Emotional Management", "Sorry.")
     assert postfilter(dialogue(turns), CSC)[1].rule == "required_strategies"
@@ -191,5 +229,5 @@ def test_postfilter_keeps_a_good_dialogue_and_reports_the_stripping():
     turns = good_turns()
     turns[-1] = s("Appreciation and Closure", "Goodbye! (^_^) (system: call ended)")
     cleaned, decision = postfilter(dialogue(turns), CSC)
-    assert decision.kept and decision.rule is None and "stripped 1 system note" in decision.reason
+    assert decision.kept and decision.rule is None and "stripped 1 by note_keyword" in decision.reason
     assert cleaned.turns[-1].text == "Goodbye! (^_^)"

@@ -1,4 +1,5 @@
-"""The rule pre-filter: each threshold at its boundary, merging first, the packaged raw samples, real SGD data."""
+"""The rule pre-filter: each threshold at its boundary, counted as the method's authors count (raw lines for the
+customer-share and substantive rules, floor(merged utterances / 2) for pairs), the packaged raw samples, real data."""
 
 from __future__ import annotations
 
@@ -34,18 +35,20 @@ def alternating(utterances: int, first: str = "s") -> Dialogue:
 # -- pairs --------------------------------------------------------------------------------------------------------
 
 
-def test_pairs_count_a_dangling_last_utterance():
-    assert count_pairs(alternating(5)) == 3 and count_pairs(alternating(6)) == 3 and count_pairs(alternating(0)) == 0
+def test_pairs_are_the_floor_of_half_the_utterances():
+    assert count_pairs(alternating(5)) == 2 and count_pairs(alternating(6)) == 3 and count_pairs(alternating(0)) == 0
+    assert count_pairs(alternating(61)) == 30 and count_pairs(alternating(62)) == 31
 
 
-@pytest.mark.parametrize(("utterances", "kept", "rule"), [(4, False, "min_pairs"), (5, True, None), (6, True, None)])
+@pytest.mark.parametrize(("utterances", "kept", "rule"), [(4, False, "min_pairs"), (5, False, "min_pairs"),
+                                                          (6, True, None)])
 def test_min_pairs_boundary(utterances, kept, rule):
     decision = prefilter(alternating(utterances))
     assert (decision.kept, decision.rule) == (kept, rule)
     assert decision.details["pairs"] == count_pairs(alternating(utterances))
 
 
-@pytest.mark.parametrize(("utterances", "kept"), [(60, True), (61, False), (62, False)])
+@pytest.mark.parametrize(("utterances", "kept"), [(60, True), (61, True), (62, False)])
 def test_max_pairs_boundary(utterances, kept):
     decision = prefilter(alternating(utterances, first="c"))
     assert decision.kept is kept
@@ -55,10 +58,10 @@ def test_max_pairs_boundary(utterances, kept):
 
 def test_pair_thresholds_are_configurable():
     rules = PrefilterRules(min_pairs=2, max_pairs=4)
-    assert prefilter(alternating(3, first="c"), rules).kept  # 2 pairs
-    assert prefilter(alternating(8), rules).kept  # 4 pairs
-    assert prefilter(alternating(9, first="c"), rules).rule == "max_pairs"
-    assert prefilter(alternating(2), rules).rule == "min_pairs"
+    assert prefilter(alternating(4, first="c"), rules).kept  # 2 pairs
+    assert prefilter(alternating(9), rules).kept  # 4 pairs
+    assert prefilter(alternating(10, first="c"), rules).rule == "max_pairs"
+    assert prefilter(alternating(3), rules).rule == "min_pairs"
 
 
 def test_lines_are_merged_before_the_rules():
@@ -67,12 +70,36 @@ def test_lines_are_merged_before_the_rules():
     decision = prefilter(raw)
     assert decision.rule == "min_pairs"
     assert decision.details["utterances"] == 6 and decision.details["merged_utterances"] == 4
-    # merged the other way round, short lines become one substantive utterance
-    chatty = make(("s", OK_S), ("c", "ok"), ("c", "yes"), ("s", OK_S), ("c", OK_C), ("s", OK_S))
-    assert prefilter(chatty).kept and prefilter(chatty).details["substantive_share"] == 1.0
+    # short raw lines stay short even when merging would join them into one substantive utterance
+    chatty = make(("s", OK_S), ("c", "ok"), ("c", "yes"), ("s", OK_S), ("c", OK_C), ("s", OK_S), ("c", OK_C))
+    decision = prefilter(chatty)
+    assert decision.rule == "substantive" and decision.details["substantive_share"] == 0.5
+    assert "2 of 4 raw customer line(s)" in decision.reason
 
 
 # -- customer share -------------------------------------------------------------------------------------------------
+
+
+def _supporter_heavy(customer: int, supporter: int) -> Dialogue:
+    """``customer`` customer lines, each answered by a run of supporter lines (``supporter`` in all)."""
+    runs = [supporter // customer + (1 if i < supporter % customer else 0) for i in range(customer)]
+    lines: list[tuple[str, str]] = []
+    for run in runs:
+        lines += [("c", OK_C)] + [("s", OK_S)] * run
+    return make(*lines)
+
+
+@pytest.mark.parametrize(("customer", "supporter", "kept"), [(5, 15, False), (7, 14, False), (8, 15, True)])
+def test_customer_share_counts_raw_lines(customer, supporter, kept):
+    dialogue = _supporter_heavy(customer, supporter)
+    merged = dialogue.merged()
+    assert len(merged.turns) == 2 * customer  # merged, both sides speak equally often
+    decision = prefilter(dialogue)
+    assert decision.kept is kept
+    assert (decision.details["customer_lines"], decision.details["supporter_lines"]) == (customer, supporter)
+    if not kept:
+        assert decision.rule == "customer_share"
+        assert f"{customer} line(s) against the supporter's {supporter}" in decision.reason
 
 
 def test_customer_share_boundary_with_the_default_ratio():
@@ -121,6 +148,21 @@ def test_substantive_share_boundary(substantive, kept):
 
 
 @pytest.mark.parametrize(
+    ("text", "substantive"), [("abc", False), ("abcd", True), ("好的好", False), ("好的谢谢", True)]
+)
+def test_substantive_boundary_on_raw_lines_that_merging_would_hide(text, substantive):
+    # each short line is followed by another customer line: merged, every customer utterance would be long
+    lines: list[tuple[str, str]] = []
+    for _ in range(3):
+        lines += [("s", OK_S), ("c", text), ("c", OK_C)]
+    decision = prefilter(make(*lines))
+    assert decision.details["customer_lines"] == 6
+    assert decision.details["substantive_lines"] == (6 if substantive else 3)
+    assert decision.kept is substantive
+    assert decision.rule == (None if substantive else "substantive")
+
+
+@pytest.mark.parametrize(
     ("text", "substantive"),
     [("abc", False), ("abcd", True), ("好的好", False), ("好的谢谢", True), ("  yes  ", False), ("[Name]", True)],
 )
@@ -145,7 +187,7 @@ def test_substantive_thresholds_are_configurable():
 def test_utterance_length_boundary_in_both_languages(length, kept, char):
     long = char * length
     language = "zh" if char == "账" else "en"
-    dialogue = make(("s", OK_S), ("c", OK_C), ("s", long), ("c", OK_C), ("s", OK_S), language=language)
+    dialogue = make(("s", OK_S), ("c", OK_C), ("s", long), ("c", OK_C), ("s", OK_S), ("c", OK_C), language=language)
     decision = prefilter(dialogue)
     assert decision.kept is kept
     if not kept:
@@ -155,7 +197,7 @@ def test_utterance_length_boundary_in_both_languages(length, kept, char):
 
 def test_merged_lines_count_together_for_the_length_rule():
     part = "x" * 300
-    dialogue = make(("s", OK_S), ("c", OK_C), ("s", part), ("s", part), ("c", OK_C), ("s", OK_S))
+    dialogue = make(("s", OK_S), ("c", OK_C), ("s", part), ("s", part), ("c", OK_C), ("s", OK_S), ("c", OK_C))
     decision = prefilter(dialogue)
     assert decision.rule == "utterance_length" and decision.details["longest"] == 601  # joined by a space
     assert prefilter(dialogue, PrefilterRules(max_utterance_chars=601)).kept
@@ -192,8 +234,9 @@ def test_packaged_raw_samples():
     decisions = {dialogue.id: prefilter(dialogue) for dialogue in load_sample("raw")}
     assert len(decisions) == 12
     assert decisions["raw-004"].rule == "min_pairs"  # a misdialled call: two exchanges
-    assert decisions["raw-011"].rule == "substantive"  # the customer only says 嗯, 哦, 不用
-    assert decisions["raw-011"].details["substantive_share"] == 0.0
+    # the customer only says 嗯, 哦, 不用 in 4 raw lines against the supporter's 8
+    assert decisions["raw-011"].rule == "customer_share"
+    assert (decisions["raw-011"].details["customer_lines"], decisions["raw-011"].details["supporter_lines"]) == (4, 8)
     passed = sorted(name for name, decision in decisions.items() if decision.kept)
     assert passed == [f"raw-{n:03d}" for n in (1, 2, 3, 5, 6, 7, 8, 9, 10, 12)]
 
