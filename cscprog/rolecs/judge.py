@@ -10,6 +10,12 @@ The verdict is stored with the dialogue in ``metadata["judge"]``::
     {"passed": true, "criteria_passed": 5, "scores": {"strategy_adherence": true, ...},
      "reasons": {"strategy_adherence": "...", ...}}
 
+Rule checks run first (:func:`cscprog.csconv.degenerate.check_degenerate`, with the dialogue's scenario, goal
+and profile as the context no turn may copy): a dialogue with degenerate text (a turn repeating an earlier one
+or the scenario, looping n-grams, an empty or runaway turn, a customer speaking as the supporter) fails with
+``{"passed": false, "rule_check": {"rule": ..., "reason": ...}}`` and no LLM call, whatever a judge would have
+said. A passing dialogue's record carries its ``rule_check`` too.
+
 A dialogue the judge could not assess (no parseable verdict after the retries, or no turns) is rejected by
 :meth:`QualityJudge.filter_passing` with ``{"passed": false, "failure": <reason>}`` instead: it was not
 shown to be good, and the failure is visible and countable.
@@ -38,6 +44,7 @@ from typing import Any
 import dspy
 
 from cscprog.concurrency import map_in_threads, run_concurrency
+from cscprog.csconv.degenerate import check_degenerate
 from cscprog.data import Dialogue
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
@@ -64,6 +71,16 @@ def _check_verdicts(prediction: dspy.Prediction) -> str | None:
         if type(verdict.passed) is not bool:
             return f"criterion {name}: passed is {verdict.passed!r}, not a boolean"
     return None
+
+
+def _context_of(dialogue: Dialogue) -> list[str]:
+    """What the dialogue was written from and must not copy: scenario, goal, profile."""
+    texts = []
+    if dialogue.scenario is not None:
+        texts += [dialogue.scenario.text, dialogue.scenario.goal]
+    if dialogue.profile is not None:
+        texts.append(dialogue.profile.as_prompt())
+    return [text for text in texts if text]
 
 
 class QualityJudge(dspy.Module):
@@ -99,8 +116,9 @@ class QualityJudge(dspy.Module):
         """Judge one dialogue.
 
         Returns:
-            ``Prediction(scores={criterion: bool}, reasons={criterion: str}, passed=<all five>,
-            dialogue=<copy with metadata["judge"]>)``.
+            ``Prediction(scores={criterion: bool}, reasons={criterion: str}, passed=<all five and the rule
+            checks>, rule_check=<the rule checks' decision as data>, dialogue=<copy with metadata["judge"]>)``;
+            after a failed rule check ``scores`` and ``reasons`` are empty (the LLM judge was not asked).
 
         Raises:
             ValueError: the dialogue has no turns.
@@ -113,6 +131,12 @@ class QualityJudge(dspy.Module):
         """
         if not dialogue.turns:
             raise ValueError(f"dialogue {dialogue.id!r} has no turns to judge")
+        rule_check = check_degenerate(dialogue, context=_context_of(dialogue)).to_json()
+        if not rule_check["kept"]:
+            judged = dialogue.model_copy(deep=True)
+            judged.metadata[METADATA_KEY] = {"passed": False, "criteria_passed": 0, "scores": {}, "reasons": {},
+                                             "rule_check": rule_check}
+            return dspy.Prediction(scores={}, reasons={}, passed=False, rule_check=rule_check, dialogue=judged)
         prediction = invoke(
             self.judge,
             role=ROLE,
@@ -130,10 +154,11 @@ class QualityJudge(dspy.Module):
             "criteria_passed": sum(scores.values()),
             "scores": scores,
             "reasons": reasons,
+            "rule_check": rule_check,
         }
         judged = dialogue.model_copy(deep=True)
         judged.metadata[METADATA_KEY] = record
-        return dspy.Prediction(scores=scores, reasons=reasons, passed=passed, dialogue=judged)
+        return dspy.Prediction(scores=scores, reasons=reasons, passed=passed, rule_check=rule_check, dialogue=judged)
 
     def filter_passing(self, dialogues: Iterable[Dialogue]) -> tuple[list[Dialogue], list[Dialogue]]:
         """Judge every dialogue and split them: ``(kept, rejected)``, each in input order.

@@ -39,12 +39,37 @@ def test_a_good_dialogue_passes_with_real_bools_and_the_verdict_is_stored():
     assert all(value is True for value in result.scores.values())
     assert result.reasons["natural_replies"] == "natural_replies: fine"
     record = result.dialogue.metadata[METADATA_KEY]
-    assert record == {"passed": True, "criteria_passed": 5, "scores": result.scores, "reasons": result.reasons}
+    assert record == {"passed": True, "criteria_passed": 5, "scores": result.scores, "reasons": result.reasons,
+                      "rule_check": result.rule_check}
+    assert result.rule_check["kept"] is True and result.rule_check["rule"] is None
     assert METADATA_KEY not in dialogue.metadata  # the input is not modified
     request = lm.engine.requests[0]
     assert request.inputs["transcript"] == dialogue.transcript(strategies=True)
     assert f"Supporter [{dialogue.turns[0].strategy}]:" in request.inputs["transcript"]
     assert request.inputs["language"] == "en"
+
+
+def test_degenerate_text_fails_whatever_the_judge_would_say():
+    # the embedded model's failure seen in the demo: every turn repeats the scenario sentence, and a judge
+    # that passes everything
+    from cscprog.data import Profile, Scenario, Turn
+
+    scenario = Scenario(topic="complaints and disputes", goal="Get the fee refunded.",
+                        text="You were charged an overdraft fee of 35 dollars although your salary arrived that day.")
+    turns = [Turn(speaker="supporter" if i % 2 == 0 else "customer", text=f"{scenario.text} {extra}",
+                  strategy="Greeting" if i == 0 else ("Others" if i % 2 == 0 else None))
+             for i, extra in enumerate(["Hello.", "Yes.", "I see.", "Right.", "Goodbye."])]
+    dialogue = Dialogue(id="parrot", turns=turns, language="en", scenario=scenario,
+                        profile=Profile(id="p", description="You are a nurse who works night shifts."))
+    lm = scripted_lm(verdicts())
+    with dspy.context(lm=lm):
+        result = QualityJudge()(dialogue)
+    assert result.passed is False and lm.engine.calls == 0  # no LLM call
+    assert result.rule_check["rule"] == "copied_context" and "turn 0" in result.rule_check["reason"]
+    assert result.dialogue.metadata[METADATA_KEY]["rule_check"]["rule"] == "copied_context"
+    with dspy.context(lm=lm):
+        kept, rejected = QualityJudge().filter_passing([dialogue, load_sample("annotated_en")[0]])
+    assert [d.id for d in rejected] == ["parrot"] and len(kept) == 1
 
 
 @pytest.mark.parametrize("adapter", [dspy.ChatAdapter(), dspy.JSONAdapter()], ids=["chat", "json"])
@@ -73,7 +98,7 @@ def test_a_non_boolean_verdict_is_retried_then_a_failure():
     dialogue = load_sample("annotated_en")[0]
 
     def answer(field, request):
-        passed = "true" if request.temperature == 1.0 else "maybe"
+        passed = "true" if request.index >= 2 else "maybe"  # the first attempt's chat and JSON calls fail
         return json.dumps({"reason": "hmm", "passed": passed})
 
     lm = scripted_lm(answer)

@@ -1,0 +1,143 @@
+"""Degenerate-text rule checks: each rule at work on a crafted dialogue, none firing on real calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from cscprog.csconv.degenerate import (
+    DEGENERATE_RULES,
+    DegenerateRules,
+    check_degenerate,
+    normalize,
+    repeated_share,
+    tokens,
+)
+from cscprog.data import Dialogue, Turn, read_dialogues
+from cscprog.samples import load_sample
+
+SCENARIO = "Your debit card was declined at a grocery store this morning even though your balance is fine."
+
+
+def dialogue(*texts: str, first: str = "supporter") -> Dialogue:
+    other = {"supporter": "customer", "customer": "supporter"}
+    speakers = [first if i % 2 == 0 else other[first] for i in range(len(texts))]
+    return Dialogue(id="d", turns=[Turn(speaker=s, text=t) for s, t in zip(speakers, texts, strict=True)])
+
+
+GOOD = (
+    "Hello, this is [Company Name] support. How can I help you today?",
+    "Hi, my debit card got declined at the store this morning.",
+    "I'm sorry to hear that. Could you confirm your name and the last four digits of the card?",
+    "It's [Name], ending in [Card Number].",
+    "Thank you. I see a temporary fraud hold; I have removed it, so the card works again.",
+    "Great, thanks a lot.",
+    "You're welcome. Have a good day!",
+)
+
+
+def test_a_natural_dialogue_passes():
+    decision = check_degenerate(dialogue(*GOOD), context=[SCENARIO])
+    assert decision.kept and decision.rule is None
+
+
+def test_helpers():
+    assert normalize("Hello,  World!") == "helloworld" and normalize("你好，世界。") == "你好世界"
+    assert tokens("Your card 1234 好的") == ["your", "card", "1234", "好", "的"]
+    assert repeated_share("a b a b a b".split(), 2) == pytest.approx(0.6)
+    assert repeated_share([], 3) == 0.0
+
+
+@pytest.mark.parametrize("text", ["", "   ", "...", "？！"])
+def test_empty_turn(text):
+    decision = check_degenerate(dialogue(GOOD[0], text, *GOOD[2:]))
+    assert decision.rule == "empty_turn" and decision.details["turn"] == 1
+
+
+def test_long_turn_boundary():
+    assert check_degenerate(dialogue(GOOD[0], "x" * 500, *GOOD[2:])).rule is None
+    decision = check_degenerate(dialogue(GOOD[0], "x" * 501, *GOOD[2:]))
+    assert decision.rule == "long_turn" and decision.details["chars"] == 501
+
+
+def test_repeated_turn_echo_loop_and_distant_repeat():
+    echo = dialogue(GOOD[0], GOOD[1], GOOD[1].upper() + "!!", *GOOD[3:])
+    decision = check_degenerate(echo)
+    assert decision.rule == "repeated_turn" and (decision.details["turn"], decision.details["earlier"]) == (2, 1)
+    # the same speaker's previous turn, case and punctuation ignored
+    loop = dialogue(*GOOD[:4], GOOD[2].lower(), *GOOD[5:])
+    assert check_degenerate(loop).rule == "repeated_turn"
+    # one distant repeat is what real calls do; a third occurrence is a loop
+    long = "Your transfer went through and the money arrives within the hour."
+    distant = dialogue(long, "ok, and my other account?", "Let me check the other one for you now.", "thanks a lot",
+                       "Checking the savings account right now, one moment.", "sure, I'll wait", long)
+    assert check_degenerate(distant).kept
+    thrice = dialogue(*[t.text for t in distant.turns], "good to know", long)
+    assert check_degenerate(thrice).rule == "repeated_turn" and "3 times" in check_degenerate(thrice).reason
+    # short formulaic turns may recur
+    assert check_degenerate(dialogue(GOOD[0], "Yes, that's correct.", GOOD[2], "Yes, that's correct.")).kept
+
+
+def test_copied_context_the_scenario_in_every_turn():
+    # what the embedded model did in the demo: every turn repeats the scenario sentence
+    parrot = dialogue(*[f"{SCENARIO} {extra}" for extra in ("Hello.", "Hi.", "I see.", "Yes.")])
+    decision = check_degenerate(parrot, context=[SCENARIO, "You are a careful retiree."])
+    assert decision.rule == "copied_context" and decision.details["turn"] == 0
+    # a turn that is a piece of the profile counts too
+    profile = ("You are a 67-year-old retired teacher who distrusts online banking and prefers to call the bank "
+               "whenever something looks odd.")
+    piece = dialogue(GOOD[0], "I am a 67-year-old retired teacher who distrusts online banking and prefers to call "
+                              "the bank whenever I can.", *GOOD[2:])
+    assert check_degenerate(piece, context=[profile]).rule == "copied_context"
+    # a shorter shared phrase is ordinary paraphrase
+    short = dialogue(GOOD[0], "As a retired teacher I distrust online banking, so I prefer to call.", *GOOD[2:])
+    assert check_degenerate(short, context=[profile]).kept
+    # without context, nothing to copy
+    assert check_degenerate(parrot).rule != "copied_context"
+
+
+def test_copied_context_in_chinese():
+    scenario = "你的借记卡今天早上在超市刷卡被拒，但账户余额充足。"
+    turns = dialogue("您好，请问有什么可以帮您？", "我的借记卡今天早上在超市刷卡被拒，但账户余额充足。怎么回事？")
+    assert check_degenerate(turns, context=[scenario]).rule == "copied_context"
+
+
+def test_ngram_repetition_within_a_turn_and_over_the_dialogue():
+    stutter = "I am so sorry I am so sorry I am so sorry I am so sorry about the card"
+    decision = check_degenerate(dialogue(GOOD[0], GOOD[1], stutter, *GOOD[3:]))
+    assert decision.rule == "ngram_repetition" and decision.details["turn"] == 2
+    chinese = "非常抱歉给您带来不便" * 4
+    assert check_degenerate(dialogue(GOOD[0], chinese)).rule == "ngram_repetition"
+    # turns that each differ a little but share almost all their words
+    base = "please note that your card will be checked by our team and we will call you back"
+    samey = dialogue(*[f"{base} {word}" for word in ("soon", "today", "shortly", "later", "again", "tomorrow")])
+    decision = check_degenerate(samey, rules=DegenerateRules(min_repeat_chars=10_000))
+    assert decision.rule == "ngram_repetition" and "the dialogue repeats itself" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "customer", ["Thank you for calling, how can I help you?", "您好，很高兴为您服务，请问有什么可以帮您？"]
+)
+def test_role_swap(customer):
+    decision = check_degenerate(dialogue(GOOD[0], customer, *GOOD[2:]))
+    assert decision.rule == "role_swap" and decision.details["turn"] == 1
+    # the same words from the supporter are its job
+    assert check_degenerate(dialogue(customer, *GOOD[1:])).kept
+
+
+def test_rules_order_and_validation():
+    assert DEGENERATE_RULES[0] == "empty_turn" and DEGENERATE_RULES[-1] == "role_swap"
+    with pytest.raises(ValueError):
+        DegenerateRules(max_repeated_share=1.5)
+    with pytest.raises(ValueError):
+        DegenerateRules(ngram=0)
+
+
+def test_no_rule_fires_on_the_packaged_samples():
+    for name in ("raw", "annotated_en", "annotated_zh"):
+        assert all(check_degenerate(d).kept for d in load_sample(name)), name
+
+
+def test_no_rule_fires_on_real_banking_calls(shared_data):
+    dialogues = read_dialogues(shared_data / "sgd_banking" / "dialogues.jsonl").dialogues
+    flagged = [(d.id, check_degenerate(d).reason) for d in dialogues if not check_degenerate(d).kept]
+    assert flagged == []
