@@ -42,12 +42,24 @@ def test_defaults_without_any_file(tmp_path, monkeypatch):
     assert config.lm.is_local and config.cache.mode == "readwrite"
     assert config.lm_for("rewriter") == config.lm
     # the embedded model: each role gets its own completion limit unless one is configured
-    assert config.lm_for("customer") == config.lm.model_copy(update={"max_tokens": LOCAL_MAX_TOKENS["customer"]})
+    assert config.lm_for("judge") == config.lm.model_copy(update={"max_tokens": LOCAL_MAX_TOKENS["judge"]})
     assert config.lm_for("responder").max_tokens == LOCAL_MAX_TOKENS["responder"] < 512
     set_limit = config_from_dict({"lm": {"max_tokens": 700}}, environ={})
     assert {set_limit.lm_for(role).max_tokens for role in ("customer", "responder")} == {700}
     hosted = config_from_dict({"lm": {"model": "openai/gpt-4o-mini"}}, environ={})
     assert hosted.lm_for("responder").max_tokens is None
+    # the RoleCS roles run at the method's temperature and seed unless configured
+    customer = config.lm_for("customer")
+    assert (customer.temperature, customer.seed) == (0.8, 1234)
+    assert customer.model_copy(update={"temperature": None, "seed": None}) == config.lm.model_copy(
+        update={"max_tokens": LOCAL_MAX_TOKENS["customer"]})
+
+
+def test_roleplay_defaults_give_way_to_configured_values(tmp_path):
+    config = load_config(write(tmp_path, "[lm]\ntemperature = 0.2\n[roles.planner]\nseed = 7\n"), environ={})
+    assert (config.lm_for("planner").temperature, config.lm_for("planner").seed) == (0.2, 7)
+    assert (config.lm_for("customer").temperature, config.lm_for("customer").seed) == (0.2, 1234)
+    assert config.lm_for("rewriter").temperature == 0.2 and config.lm_for("rewriter").seed is None
 
 
 def test_full_file_and_role_overrides(tmp_path):

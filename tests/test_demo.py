@@ -94,7 +94,7 @@ def test_every_stage_produces_its_outputs_and_a_second_run_replays_from_the_cach
     decisions = {row["id"]: row["decision"] for row in result.csconv.decisions}
     assert set(decisions) == {"raw-001", "raw-004", "raw-011"}
     assert (decisions["raw-004"]["stage"], decisions["raw-004"]["rule"]) == ("prefilter", "min_pairs")
-    assert (decisions["raw-011"]["stage"], decisions["raw-011"]["rule"]) == ("prefilter", "substantive")
+    assert (decisions["raw-011"]["stage"], decisions["raw-011"]["rule"]) == ("prefilter", "customer_share")
     assert decisions["raw-001"]["kept"] and [d.id for d in result.csconv.kept] == ["raw-001"]
     rewrites = [r for r in lms["rewriter"].engine.requests if r.outputs == ("rewritten",)]
     assert rewrites and {r.max_tokens for r in rewrites} == {result.plan.rewrite_max_tokens}

@@ -58,9 +58,9 @@ def rewrite_command(
 ) -> None:
     """Rewrite raw calls into alternating, strategy-annotated dialogues (CSConv), dropping the unusable ones.
 
-    Kept dialogues go to OUTPUT; dropped ones, with the filter that dropped them in ``metadata.rewrite``, to
-    ``<OUTPUT stem>.dropped.jsonl``. A dialogue whose LLM calls gave no usable output is a failure (retried by
-    --resume), not a drop.
+    Kept dialogues go to OUTPUT; dropped ones, with the filter that dropped them in ``metadata.rewrite`` and the
+    model's rewrite in ``metadata.rewritten``, to ``<OUTPUT stem>.dropped.jsonl``. A dialogue whose LLM calls gave
+    no usable output is a failure (retried by --resume, its last raw LM text kept), not a drop.
     """
     from cscprog.csconv.rewriter import GENERATION_FAILURE, Rewriter
 
@@ -80,7 +80,9 @@ def rewrite_command(
             raise ItemError(f"{decision.stage}: {decision.reason}", role=role,
                             raw_text=decision.details.get("raw_text"))
         metadata = {**dialogue.metadata, "rewrite": decision.to_json(), "screen": result.screen,
-                    "judge": result.judge}
+                    "judge": result.judge,
+                    # what the model wrote, so a reader sees why it was dropped
+                    "rewritten": [turn.to_json() for turn in result.candidate.turns] if result.candidate else None}
         return Routed("dropped", dialogue.model_copy(update={"metadata": metadata}).to_json())
 
     spec = RunSpec(name="rewrite", output=output, config=loaded_config, concurrency=concurrency, resume=resume,

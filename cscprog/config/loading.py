@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from cscprog.config.sections import (
     LOCAL_MAX_TOKENS,
+    ROLE_DEFAULTS,
     BudgetSettings,
     CacheSettings,
     FinetuneSettings,
@@ -74,7 +75,8 @@ class Config(Section):
         return roles
 
     def lm_for(self, role: str) -> LMSettings:
-        """The settings of one role: ``[lm]`` with ``[roles.<role>]`` laid over it.
+        """The settings of one role: :data:`ROLE_DEFAULTS` for what ``[lm]`` leaves unset, with ``[lm]`` and then
+        ``[roles.<role>]`` laid over them.
 
         On the embedded model a role with no ``max_tokens`` configured gets its :data:`LOCAL_MAX_TOKENS` limit.
 
@@ -84,9 +86,12 @@ class Config(Section):
         if role not in ROLES:
             raise ConfigError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
         overrides = self.roles.get(role, {})
+        defaults = {key: value for key, value in ROLE_DEFAULTS.get(role, {}).items()
+                    if key not in self.lm.model_fields_set or getattr(self.lm, key) is None}
         settings = self.lm
-        if overrides:
-            settings = self.lm.model_copy(update=LMSettings(**{**self.lm.model_dump(), **overrides}).model_dump())
+        if overrides or defaults:
+            merged = {**self.lm.model_dump(), **defaults, **overrides}
+            settings = self.lm.model_copy(update=LMSettings(**merged).model_dump())
         if settings.is_local and settings.max_tokens is None and role in LOCAL_MAX_TOKENS:
             settings = settings.model_copy(update={"max_tokens": LOCAL_MAX_TOKENS[role]})
         return settings

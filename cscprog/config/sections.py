@@ -39,6 +39,15 @@ A small local model often repeats one sentence until its limit (the engine's def
 repeats of a short reply); each role gets room for what it is asked to write (a 1-2 sentence reply, a label, five
 verdicts with reasons) and no more. The rewriter, which writes whole dialogues, keeps the engine's default."""
 
+ROLEPLAY_ROLES: tuple[str, ...] = (
+    Role.PLANNER, Role.SUPPORTER_ASSISTANT, Role.SUPPORTER, Role.CUSTOMER_ASSISTANT, Role.CUSTOMER,
+)
+"""The five RoleCS roles."""
+
+ROLE_DEFAULTS: dict[str, dict[str, float | int]] = {role: {"temperature": 0.8, "seed": 1234} for role in ROLEPLAY_ROLES}
+"""Settings a role gets unless ``[lm]`` or ``[roles.NAME]`` sets them: the RoleCS roles run as the method ran
+them (temperature 0.8, seed 1234)."""
+
 CacheMode = Literal["readwrite", "replay", "off", "refresh"]
 """How the response cache is used (see :class:`CacheSettings`)."""
 CACHE_MODES: tuple[str, ...] = get_args(CacheMode)
@@ -80,6 +89,8 @@ class LMSettings(Section):
     local_model_size: Literal["0.5b", "1.5b"] = "0.5b"
     local_context: int = Field(default=4096, ge=512)
     local_threads: int | None = Field(default=None, ge=1)
+    # llama.cpp's customary 1.1 over the last 64 generated tokens; 1.0 turns it off.
+    local_repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
 
     @field_validator("model")
     @classmethod

@@ -5,11 +5,22 @@
 1. the rule pre-filter (:func:`cscprog.csconv.prefilter.prefilter`, thresholds from :class:`PrefilterRules`);
 2. the LLM pre-filter ``screen`` (:class:`cscprog.signatures.ScreenCall`, role ``rewriter``): drops calls with
    abusive language or a poor agent attitude;
-3. the rewrite ``rewrite`` (:class:`cscprog.signatures.RewriteDialogue`, role ``rewriter``): a strictly
-   alternating dialogue with one strategy per supporter turn; labels are validated against the taxonomy and
-   a rewrite that is still unusable after the retries is recorded as a failure of this stage;
+3. the rewrite (role ``rewriter``), in one of two output structures: ``turns``
+   (:class:`cscprog.signatures.RewriteDialogue`, predictor ``rewrite``), a free list of labelled turns whose
+   labels are validated against the taxonomy; or ``exchanges``
+   (:class:`cscprog.signatures.exchanges.RewriteAsExchanges`, predictor ``rewrite_exchanges``): the program lays
+   the call out as a draft in the rewrite's own shape, and the model fills a structure in which speakers
+   alternate, every supporter turn carries one strategy and the opening, verification and closing strategies
+   sit where the flow rules put them (the embedded model decodes it under the structure's JSON-schema grammar,
+   so it cannot break any of that); or ``stepwise`` (:class:`cscprog.csconv.stepwise.StepwiseRewrite`): one
+   short call per turn, the shape built by the program; ``structure="auto"`` uses it when the ``rewriter``
+   role runs on the embedded model. The completion budget is sized from the call
+   (:func:`rewrite_budget`); a truncated output is retried with twice the budget, never parsed (see
+   :func:`cscprog.lm.invoke.invoke`). A rewrite still unusable after the retries is a failure of this stage;
 4. the rule post-filters (:func:`cscprog.csconv.postfilter.postfilter`): system notes stripped, multi-label turns,
-   the taxonomy's required strategies, alternation;
+   the taxonomy's required strategies, alternation; then the degenerate-text checks
+   (:func:`cscprog.csconv.degenerate.check_degenerate`: empty, runaway, repeated or looping turns, a customer
+   speaking as the supporter), each a named rule of this stage;
 5. the LLM judge ``judge_rewrite`` (:class:`cscprog.signatures.JudgeRewrite`, role ``judge``): only "high"
    quality is kept.
 
@@ -43,15 +54,26 @@ from typing import Any, Literal, get_args
 
 import dspy
 
+from cscprog.context import current_runtime
+from cscprog.csconv.degenerate import check_degenerate
 from cscprog.csconv.postfilter import postfilter
-from cscprog.csconv.prefilter import PrefilterRules, prefilter
+from cscprog.csconv.prefilter import FilterDecision, PrefilterRules, prefilter
+from cscprog.csconv.stepwise import StepwiseRewrite
 from cscprog.data import LANGUAGES, Dialogue, Turn
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
 from cscprog.roles import Role
+from cscprog.signatures.adapt import for_taxonomy
+from cscprog.signatures.exchanges import (
+    RewriteAsExchanges,
+    draft_of,
+    exchange_turns,
+    rewrite_model,
+    supports_exchanges,
+)
 from cscprog.signatures.rewriting import ScreenCall, judge_signature, rewrite_signature
 
-__all__ = ["STAGES", "RewriteDecision", "RewriteStage", "Rewriter", "decision_counts"]
+__all__ = ["STAGES", "STRUCTURES", "RewriteDecision", "RewriteStage", "Rewriter", "decision_counts", "rewrite_budget"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +82,12 @@ RewriteStage = Literal["prefilter", "screen", "rewrite", "postfilter", "judge"]
 STAGES: tuple[RewriteStage, ...] = get_args(RewriteStage)
 """The pipeline steps, in the order they run."""
 
+Structure = Literal["auto", "stepwise", "exchanges", "turns"]
+STRUCTURES: tuple[Structure, ...] = get_args(Structure)
+"""The rewrite's output structures (see the module docstring)."""
+
+MIN_BUDGET = 512
+"""Fewest completion tokens a rewrite is given."""
 GENERATION_FAILURE = "generation_failure"
 """The ``rule`` of a decision recording an LLM stage that produced no usable output."""
 
@@ -119,11 +147,15 @@ class Rewriter(dspy.Module):
         use_screen: Run the LLM pre-filter.
         use_judge: Run the LLM judge.
         language: ``"en"`` or ``"zh"``: the language of the rewritten dialogues; None keeps each input's.
-        attempts: Attempts at a usable output per LLM call (parse failures, invalid labels).
+        attempts: Attempts at a usable output per LLM call (parse failures, invalid labels, truncation).
+        structure: ``stepwise``, ``exchanges``, ``turns``, or ``auto`` (stepwise on the embedded model, else
+            turns).
 
     Attributes:
         screen: The LLM pre-filter predictor (role ``rewriter``).
-        rewrite: The rewriting predictor (role ``rewriter``).
+        rewrite: The rewriting predictor of the ``turns`` structure (role ``rewriter``).
+        rewrite_exchanges: The rewriting predictor of the ``exchanges`` structure (role ``rewriter``).
+        rewrite_steps: The step-by-step rewrite (:class:`cscprog.csconv.stepwise.StepwiseRewrite`).
         judge_rewrite: The LLM post-filter predictor (role ``judge``).
 
     Example:
@@ -144,8 +176,11 @@ class Rewriter(dspy.Module):
         use_judge: bool = True,
         language: str | None = None,
         attempts: int = 3,
+        structure: Structure = "auto",
     ) -> None:
         super().__init__()
+        if structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
         if language is not None and language not in LANGUAGES:
             raise ValueError(f"language must be one of {', '.join(LANGUAGES)} or None, got {language!r}")
         if attempts < 1:
@@ -156,8 +191,11 @@ class Rewriter(dspy.Module):
         self.use_judge = use_judge
         self.language = language
         self.attempts = attempts
+        self.structure = structure
         self.screen = dspy.Predict(ScreenCall)
         self.rewrite = dspy.Predict(rewrite_signature(self.taxonomy))
+        self.rewrite_exchanges = dspy.Predict(for_taxonomy(RewriteAsExchanges, self.taxonomy, fields=()))
+        self.rewrite_steps = StepwiseRewrite(self.taxonomy, attempts=attempts)
         self.judge_rewrite = dspy.Predict(judge_signature(self.taxonomy))
 
     # -- checks -------------------------------------------------------------------------------------------------
@@ -181,6 +219,47 @@ class Rewriter(dspy.Module):
             if turn.speaker == "customer" and labels:
                 return f"customer turn {index} carries a strategy ({', '.join(labels)}); only supporter turns do"
         return None
+
+    def check_exchanges(self, prediction: dspy.Prediction) -> str | None:
+        """Why a structured rewrite is unusable (None when usable): a turn without text."""
+        for index, turn in enumerate(exchange_turns(prediction.rewritten, self.taxonomy)):
+            if not turn.text.strip():
+                return f"turn {index} has no text"
+        return None
+
+    def resolved_structure(self) -> Literal["stepwise", "exchanges", "turns"]:
+        """The structure this call uses: ``auto`` is ``stepwise`` when the ``rewriter`` role is the embedded
+        model, else ``turns``; a taxonomy without opening and closing strategies always uses ``turns``."""
+        if self.structure == "turns" or not supports_exchanges(self.taxonomy):
+            return "turns"
+        if self.structure != "auto":
+            return self.structure
+        runtime = current_runtime()
+        local = runtime is not None and runtime.settings(Role.REWRITER).is_local
+        return "stepwise" if local else "turns"
+
+    def _rewrite(self, merged: Dialogue, transcript: str, language: str, domain: str) -> tuple[list[Turn], str]:
+        """Run the rewrite in the resolved structure: ``(turns, structure)``; raises GenerationFailure."""
+        structure = self.resolved_structure()
+        budget = rewrite_budget(merged)
+        if structure == "stepwise":
+            return list(self.rewrite_steps(merged=merged, language=language).turns), structure
+        if structure == "exchanges":
+            draft = draft_of(merged)
+            signature = self.rewrite_exchanges.signature.with_updated_fields(
+                "rewritten", type_=rewrite_model(self.taxonomy, len(draft.exchanges))
+            )
+            written = invoke(self.rewrite_exchanges, role=Role.REWRITER, attempts=self.attempts,
+                             validate=self.check_exchanges, max_tokens=budget, signature=signature,
+                             draft=draft.render(), language=language, domain=domain)
+            produced = exchange_turns(written.rewritten, self.taxonomy)
+        else:
+            written = invoke(self.rewrite, role=Role.REWRITER, attempts=self.attempts, validate=self.check_rewrite,
+                             max_tokens=budget, transcript=transcript, language=language, domain=domain)
+            produced = written.rewritten
+        turns = [Turn(speaker=t.speaker, text=t.text.strip(), strategy=t.strategy,
+                      extra_strategies=list(t.extra_strategies)) for t in produced]
+        return turns, structure
 
     # -- the pipeline -------------------------------------------------------------------------------------------
 
@@ -224,28 +303,22 @@ class Rewriter(dspy.Module):
                 return outcome.drop("screen", "poor_agent_attitude", f"poor agent attitude: {screened.reason}")
 
         try:
-            written = invoke(
-                self.rewrite,
-                role=Role.REWRITER,
-                attempts=self.attempts,
-                validate=self.check_rewrite,
-                transcript=raw_transcript,
-                language=language,
-                domain=dialogue.domain or "unknown",
-            )
+            turns, structure = self._rewrite(merged, raw_transcript, language, dialogue.domain or "unknown")
         except GenerationFailure as error:
             return outcome.drop("rewrite", GENERATION_FAILURE, str(error),
                                 {"raw_text": error.raw_text, "attempts": error.attempts})
-        turns = [
-            Turn(speaker=t.speaker, text=t.text.strip(), strategy=t.strategy, extra_strategies=list(t.extra_strategies))
-            for t in written.rewritten
-        ]
         rewritten = Dialogue(id=dialogue.id, turns=turns, domain=dialogue.domain, language=language,
                              metadata=dict(dialogue.metadata))
         cleaned, checked = postfilter(rewritten, self.taxonomy)
+        checked = FilterDecision(checked.kept, checked.rule, checked.reason,
+                                 {**checked.details, "structure": structure})
         outcome.candidate = cleaned
         if not checked.kept:
             return outcome.drop("postfilter", checked.rule, checked.reason, checked.details)
+        degenerate = check_degenerate(cleaned)
+        if not degenerate.kept:
+            return outcome.drop("postfilter", degenerate.rule, degenerate.reason,
+                                {**checked.details, **degenerate.details})
 
         last: RewriteStage = "postfilter"
         if self.use_judge:
@@ -266,6 +339,24 @@ class Rewriter(dspy.Module):
             if judged.quality != "high":
                 return outcome.drop("judge", "quality", f"judged {judged.quality!r}: {judged.reason}")
         return outcome.keep(last, cleaned, dialogue.id, checked.details)
+
+
+def rewrite_budget(merged: Dialogue) -> int:
+    """Completion tokens for rewriting ``merged``: about the transcript's length in tokens, plus room for labels
+    and the JSON around every turn, plus the turns the rewrite may add (greeting, identity check, goodbye).
+
+    Tokens are estimated without a tokenizer: one a Chinese character, one per four other characters (what
+    Qwen2.5's and GPT tokenizers give on dialogue text, rounded up).
+
+    Example:
+        ```python
+        rewrite_budget(dialogue.merged())   # e.g. 1100 for a 16-utterance English call
+        ```
+    """
+    chars = sum(len(turn.text) for turn in merged.turns)
+    cjk = sum(1 for turn in merged.turns for char in turn.text if "\u3400" <= char <= "\u9fff")
+    text_tokens = cjk + (chars - cjk) / 4
+    return max(MIN_BUDGET, int(1.3 * text_tokens + 24 * (len(merged.turns) + 6) + 64))
 
 
 @dataclass

@@ -11,13 +11,17 @@
   ``num_retries=0``, then 4); a provider error that ends the call names cscprog's settings
   (:func:`cscprog.lm.provider_errors.explain`: ``api_key_env`` for a rejected key, ``[lm] timeout``);
 * output that does not parse (``AdapterParseError``) or that ``validate`` rejects (it returns a reason, e.g.
-  a label outside the taxonomy) is retried with ``rollout_id = k`` and ``temperature = 1.0`` for attempt
-  ``k = 1, 2, ...`` (each attempt its own cache entry, so a cached failure is not replayed forever) up to
-  ``attempts`` attempts, then :class:`GenerationFailure` is raised with the raw LM text of the last attempt.
+  a label outside the taxonomy) is retried with ``rollout_id = k`` for attempt ``k = 1, 2, ...`` at the
+  role's configured temperature (see :func:`retry_kwargs`; each attempt its own cache entry, so a cached
+  failure is not replayed forever) up to ``attempts`` attempts, then :class:`GenerationFailure` is raised with
+  the raw LM text of the last attempt;
+* a structured output cut off by its token budget (:class:`cscprog.lm.local.sampling.OutputTruncated`, raised
+  by the embedded model instead of returning half a JSON object) is never parsed: the next attempt gets twice
+  the budget (up to :data:`MAX_GROWN_TOKENS`).
 
-The rollout is applied as ``lm.copy(rollout_id=k, temperature=1.0)`` in the DSPy context, which gives
-exactly the cache key of ``predictor(..., config={"rollout_id": k, "temperature": 1.0})`` and also works
-for modules that do not forward ``config``. Each attempt runs on its own copy of the LM, and the raw text is
+The rollout is applied as ``lm.copy(**retry_kwargs(lm, k))`` in the DSPy context, which gives exactly the
+cache key of ``predictor(..., config=retry_kwargs(lm, k))`` and also works for modules that do not forward
+``config``. Each attempt runs on its own copy of the LM, and the raw text is
 captured by a callback on that copy (no mix-up between threads, and it works with DSPy's history disabled, as
 runs disable it); the role LM's own ``history`` therefore stays empty: inspect calls with
 ``dspy.inspect_history()``.
@@ -52,9 +56,10 @@ from dspy.utils.exceptions import AdapterParseError
 from cscprog.config import LMSettings
 from cscprog.context import current_retry_round, current_runtime, current_trial
 from cscprog.errors import CscprogError
+from cscprog.lm.local.sampling import OutputTruncated
 from cscprog.lm.provider_errors import explain, is_transient
 
-__all__ = ["GenerationFailure", "ainvoke", "backoff_delay", "invoke"]
+__all__ = ["GREEDY_RETRY_TEMPERATURE", "GenerationFailure", "ainvoke", "backoff_delay", "invoke", "retry_kwargs"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,12 @@ BASE_DELAY = 0.5
 
 MAX_DELAY = 30.0
 """Seconds: the largest backoff ceiling, and the longest ``retry_after`` honoured."""
+
+MAX_GROWN_TOKENS = 8192
+"""The largest completion budget a truncation retry grows to."""
+
+GREEDY_RETRY_TEMPERATURE = 0.7
+"""The temperature of the retries of a role configured for greedy decoding (temperature 0)."""
 
 _DEFAULT_RETRIES = LMSettings.model_fields["num_retries"].default
 
@@ -112,6 +123,32 @@ def backoff_delay(retry: int, retry_after: float | None = None, *, rng: random.R
     return (rng or random).uniform(0.0, ceiling)
 
 
+def retry_kwargs(lm: Any, rollout: int) -> dict[str, Any]:
+    """LM kwargs of retry ``rollout`` (>= 1): a new ``rollout_id``, the configured temperature kept.
+
+    A role's temperature is part of how it is meant to run (RoleCS runs its roles at 0.8), so retries keep it.
+    Two exceptions keep a retry from repeating the rejected answer word for word: a greedy role (temperature 0)
+    samples its retries at :data:`GREEDY_RETRY_TEMPERATURE`, and an LM with a ``seed`` (the embedded model
+    always has one) gets ``seed + rollout``.
+
+    Example:
+        ```python
+        retry_kwargs(dspy.LM("openai/x", temperature=0.8, seed=1234), 2)
+        # {'rollout_id': 2, 'seed': 1236}
+        ```
+    """
+    kwargs: dict[str, Any] = {"rollout_id": rollout}
+    settings = getattr(lm, "kwargs", {}) or {}
+    if settings.get("temperature") == 0:
+        kwargs["temperature"] = GREEDY_RETRY_TEMPERATURE
+    seed = settings.get("seed")
+    if isinstance(seed, int):
+        kwargs["seed"] = seed + rollout
+    elif str(getattr(lm, "model", "")).startswith("local/"):
+        kwargs["seed"] = rollout
+    return kwargs
+
+
 def _truncate(text: str | None) -> str | None:
     if text is None:
         return None
@@ -145,13 +182,14 @@ class _TextCapture(BaseCallback):
 class _Call:
     """The retry state of one invoke(): shared by the sync and async loops."""
 
-    def __init__(self, predictor: Any, role: str, attempts: int, validate: Any) -> None:
+    def __init__(self, predictor: Any, role: str, attempts: int, validate: Any, max_tokens: int | None) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
         self.predictor = predictor
         self.role = role
         self.attempts = attempts
         self.validate = validate
+        self.max_tokens = max_tokens
         self.runtime = current_runtime()
         # A run that re-runs an item which failed before (``--resume``) sets its retry round, so the attempts
         # of this round use rollout ids no earlier round used: a cached bad answer is not replayed again.
@@ -178,14 +216,18 @@ class _Call:
                 yield copy
 
     def _sampling(self, lm: Any) -> dict[str, Any]:
-        """The LM overrides of this attempt: a retry's rollout id and temperature, a trial's own rollout ids."""
+        """The LM overrides of this attempt: a retry's rollout (:func:`retry_kwargs`), a trial's own rollout ids and
+        seed, the completion budget."""
         rollout = self.first_rollout + self.attempt
-        overrides: dict[str, Any] = {"rollout_id": rollout, "temperature": 1.0} if rollout else {}
+        overrides: dict[str, Any] = retry_kwargs(lm, rollout) if rollout else {}
         if self.trial:
             overrides["rollout_id"] = self.trial * TRIAL_STRIDE + rollout
             if self.runtime is not None and self.runtime.settings(self.role).is_local:
                 # the embedded model gives the same text for the same request and seed: shift the seed too
-                overrides["seed"] = int((getattr(lm, "kwargs", None) or {}).get("seed") or 0) + self.trial
+                base = overrides.get("seed", (getattr(lm, "kwargs", None) or {}).get("seed"))
+                overrides["seed"] = int(base or 0) + self.trial
+        if self.max_tokens is not None:
+            overrides["max_tokens"] = self.max_tokens
         return overrides
 
     def max_transient(self) -> int:
@@ -203,6 +245,9 @@ class _Call:
         if isinstance(error, AdapterParseError):
             self.raw = error.lm_response if isinstance(error.lm_response, str) else self.capture.text
             return self._next_attempt("parse", f"output did not parse ({error.adapter_name})", lm)
+        if isinstance(error, OutputTruncated):
+            self.max_tokens = min(MAX_GROWN_TOKENS, 2 * error.max_tokens)
+            return self._next_attempt("truncated", f"output truncated at max_tokens={error.max_tokens}", lm)
         if is_transient(error) and self.transient < self.max_transient():
             delay = backoff_delay(self.transient, getattr(error, "retry_after", None))
             self.transient += 1
@@ -249,6 +294,7 @@ def invoke(
     role: str,
     attempts: int = 3,
     validate: Callable[[dspy.Prediction], str | None] | None = None,
+    max_tokens: int | None = None,
     **inputs: Any,
 ) -> dspy.Prediction:
     """Call ``predictor(**inputs)`` as ``role`` with bounded, logged retries (see the module docstring).
@@ -258,6 +304,7 @@ def invoke(
         role: One of :data:`cscprog.roles.ROLES` (a :class:`cscprog.roles.Role`).
         attempts: Most attempts at a usable output (parse failures and ``validate`` rejections).
         validate: Returns None for an acceptable prediction, or the reason it is not.
+        max_tokens: The completion budget of the first attempt (None: the role's); doubled after a truncation.
         **inputs: The predictor's inputs.
 
     Returns:
@@ -273,7 +320,7 @@ def invoke(
         pred = invoke(dspy.Predict("question -> answer"), role="responder", question="Where is my order?")
         ```
     """
-    call = _Call(predictor, role, attempts, validate)
+    call = _Call(predictor, role, attempts, validate, max_tokens)
     while True:
         with call.context() as lm:
             try:
@@ -294,6 +341,7 @@ async def ainvoke(
     role: str,
     attempts: int = 3,
     validate: Callable[[dspy.Prediction], str | None] | None = None,
+    max_tokens: int | None = None,
     **inputs: Any,
 ) -> dspy.Prediction:
     """The async :func:`invoke`: awaits ``predictor.acall(**inputs)`` with the same retries.
@@ -303,7 +351,7 @@ async def ainvoke(
         pred = await ainvoke(dspy.Predict("question -> answer"), role="responder", question="Hello?")
         ```
     """
-    call = _Call(predictor, role, attempts, validate)
+    call = _Call(predictor, role, attempts, validate, max_tokens)
     while True:
         with call.context() as lm:
             try:

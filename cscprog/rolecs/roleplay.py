@@ -10,7 +10,9 @@ goal and the situation; then the supporter always speaks first, and each round i
 4. the customer says one sentence and whether it is finished (a real ``bool``: "false" never ends a dialogue).
 
 The dialogue stops when the closing strategy is chosen (its reply is still written), right after the
-supporter's next turn once the customer is finished, or at ``max_utterances`` utterances. With
+supporter's next turn once the customer is finished, or at the utterance cap: as in the method's own loop, a
+capped dialogue ends on a supporter turn, so it has at most ``max_utterances`` utterances (49 under the cap of
+50: the supporter speaks first, so an even cap would otherwise end on the customer). With
 ``hard_flow_guard=True`` the two flow rules that can be decided before a turn is written are also enforced
 in code (:func:`cscprog.framework.allowed_next`): a non-opening first strategy is replaced by the opening one,
 and a third repeat is re-asked with the repeated strategy removed from the allowed labels.
@@ -308,7 +310,7 @@ class RolePlaySimulator(dspy.Module):
             if closing is not None and strategy == closing:
                 reason = "closing"
                 break
-            if len(state.turns) >= cap:
+            if len(state.turns) >= cap - 1:  # no room left for a customer turn and the supporter's answer
                 reason = "cap"
                 break
             history = state.transcript(strategies=False)
@@ -327,9 +329,6 @@ class RolePlaySimulator(dspy.Module):
                 speaker=CUSTOMER, text=said.utterance.strip(),
                 metadata={"direction": direction, "finished": customer_finished},
             ))
-            if len(state.turns) >= cap:
-                reason = "cap"
-                break
 
         violations = check_flow(state.supporter_strategies(), self.taxonomy, complete=reason != "cap")
         dialogue = state.dialogue({

@@ -12,7 +12,7 @@ from dspy.utils.exceptions import LMRateLimitError, LMServerError, LMUnexpectedE
 import cscprog.lm.invoke as invoke_module
 from cscprog.context import current_runtime
 from cscprog.errors import CscprogError
-from cscprog.lm.invoke import GenerationFailure, ainvoke, backoff_delay, invoke
+from cscprog.lm.invoke import GREEDY_RETRY_TEMPERATURE, GenerationFailure, ainvoke, backoff_delay, invoke
 from cscprog.lm.runtime import Runtime
 from cscprog.testing import Fault, OpenAICompatibleServer, scripted_lm
 from cscprog.testing.faults import GARBAGE_TEXT
@@ -136,7 +136,7 @@ def test_parse_failures_retry_with_distinct_rollouts_then_fail_with_the_raw_text
         # each attempt = the ChatAdapter call + DSPy's JSONAdapter fallback, each attempt its own cache entry
         assert rollouts == [None, None, 1, 1, 2, 2]
         temperatures = [request.body["temperature"] for request in server.requests]
-        assert temperatures == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+        assert temperatures == [0.0, 0.0] + [GREEDY_RETRY_TEMPERATURE] * 4  # a greedy role's retries sample
         usage = runtime.usage()["by_role"]["classifier"]
         assert usage["parse_retries"] == 2 and usage["failures"] == 1
         # the failed attempts are cached, yet a rerun neither succeeds silently nor calls the server again
@@ -156,7 +156,8 @@ def test_parse_failure_then_success_on_a_new_rollout(tmp_path, key):
 
 
 def test_validation_rejections_retry_until_a_valid_label(tmp_path):
-    lm = scripted_lm(lambda field, request: "Empathy" if request.temperature == 1.0 else "Shrug")
+    # the retry keeps the temperature and varies the rollout (and the seed: 1 + rollout)
+    lm = scripted_lm(lambda field, request: "Empathy" if request.seed == 2 else "Shrug", seed=1)
     runtime = scripted_runtime(tmp_path, lm)
     with runtime.activate():
         prediction = invoke(qa(), role="classifier", validate=label_validator, question="q")
@@ -202,7 +203,8 @@ def test_attempts_must_be_positive():
 
 def test_ainvoke_retries_like_invoke(tmp_path):
     lm = scripted_lm(
-        lambda field, request: "Empathy" if request.temperature == 1.0 else "Shrug",
+        lambda field, request: "Empathy" if request.seed == 2 else "Shrug",
+        seed=1,
         script=[LMRateLimitError("slow down", retry_after=0.01)],
     )
     runtime = scripted_runtime(tmp_path, lm)

@@ -130,11 +130,11 @@ def test_customer_finished_gets_exactly_one_more_supporter_turn():
     assert dialogue.metadata["finish_reason"] == "customer_finished"
 
 
-@pytest.mark.parametrize("cap", [5, 6])
-def test_cap_stops_after_max_utterances(cap):
+@pytest.mark.parametrize(("cap", "utterances"), [(5, 5), (6, 5), (7, 7), (8, 7)])
+def test_cap_stops_on_a_supporter_turn_within_max_utterances(cap, utterances):
     dialogue, _ = simulate(Script([GT, IV, PR, ID, PS, PR, ID]), max_utterances=cap)
     assert_well_formed(dialogue)
-    assert len(dialogue.turns) == cap
+    assert len(dialogue.turns) == utterances and dialogue.turns[-1].speaker == "supporter"
     assert dialogue.metadata["finish_reason"] == "cap" and dialogue.metadata["max_utterances"] == cap
     assert dialogue.metadata["flow_violations"] == []  # an unfinished dialogue is not blamed for its closing
 
@@ -148,11 +148,11 @@ def test_default_cap_comes_from_the_runtime_config(tmp_path):
     with runtime.activate():
         dialogue = RolePlaySimulator()(profile=profile(), topic="product consultation").dialogue
     runtime.close()
-    assert len(dialogue.turns) == 4 and dialogue.metadata["max_utterances"] == 4
+    assert len(dialogue.turns) == 3 and dialogue.metadata["max_utterances"] == 4  # ends on the supporter
     assert dialogue.metadata["finish_reason"] == "cap"
     with dspy.context(lm=scripted_lm(Script([GT, IV, PR, ID]), cache=False)):
         uncapped = RolePlaySimulator()(profile=profile(), topic="product consultation").dialogue
-    assert len(uncapped.turns) == 50  # the configuration default without a runtime
+    assert len(uncapped.turns) == 49  # the configuration default (50) without a runtime, ending on the supporter
 
 
 # --- the reference release's "false" string bug -----------------------------------------------------------------
@@ -204,10 +204,8 @@ def test_unknown_strategy_becomes_others_and_is_counted_aliases_are_resolved():
         r for r in lm.engine.requests
         if r.outputs == ("strategy",) and len(SUPPORTER_LINE.findall(r.inputs["history"])) == 1
     ]
-    # 3 attempts (the retries at temperature 1.0 with fresh rollout ids), each ChatAdapter then its JSON fallback
-    assert [(r.format, r.temperature) for r in second_turn] == [("chat", None), ("json", None)] + [
-        ("chat", 1.0), ("json", 1.0)
-    ] * 2
+    # 3 attempts (retries at the role's temperature with fresh rollout ids), each ChatAdapter then its JSON fallback
+    assert [(r.format, r.temperature) for r in second_turn] == [("chat", None), ("json", None)] * 3
 
 
 def test_guard_replaces_a_non_greeting_opening():

@@ -6,8 +6,11 @@
 
 Structured output: the engine declares ``response_format`` support, so :class:`dspy.JSONAdapter` sends a
 strict JSON schema and the engine turns it into a llama.cpp grammar; the model then cannot produce text the
-adapter fails to parse, short of running out of ``max_tokens`` (``Literal`` fields become enums, ``bool``
-fields ``true``/``false``). That is why :func:`recommended_adapter` returns a JSONAdapter: with ChatAdapter's
+adapter fails to parse (``Literal`` fields become enums, ``bool`` fields ``true``/``false``). Tokens are chosen
+by :func:`cscprog.lm.local.sampling.sample_completion`, which checks the grammar on the likeliest tokens first
+instead of the whole vocabulary, and applies the repetition penalty (``local_repeat_penalty``). A structured
+output that runs out of ``max_tokens`` raises :class:`cscprog.lm.local.sampling.OutputTruncated` instead of
+returning half a JSON object. That is why :func:`recommended_adapter` returns a JSONAdapter: with ChatAdapter's
 free-text ``[[ ## field ## ]]`` format small models often break the format, and DSPy then pays a second call.
 
 Determinism: each call samples with its own seed (the request's ``seed``, else the engine's default), and
@@ -55,7 +58,8 @@ from dspy.lm15 import (
 
 from cscprog.errors import ConfigError
 from cscprog.lm.local.llama import LLAMA_MISSING, llama_available
-from cscprog.lm.local.model import DEFAULT_PREFIX_CACHE_BYTES, DEFAULT_SEED, shared_model
+from cscprog.lm.local.model import DEFAULT_PREFIX_CACHE_BYTES, DEFAULT_SEED, SharedModel, shared_model
+from cscprog.lm.local.sampling import OutputTruncated, SamplingOptions, sample_completion
 from cscprog.lm.local.weights import resolve_model_file
 
 if TYPE_CHECKING:
@@ -73,6 +77,8 @@ DEFAULT_MAX_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.0
 DEFAULT_TEMPERATURE = 0.0
 """Greedy decoding unless a role asks otherwise: small models follow formats best at temperature 0."""
+DEFAULT_REPEAT_PENALTY = 1.1
+"""llama.cpp's customary repetition penalty over the last 64 generated tokens: small models loop without one."""
 SUPPORTED_PARAMS = frozenset({"temperature", "max_tokens", "seed", "stop", "top_p", "top_k", "response_format"})
 
 
@@ -155,6 +161,7 @@ class LlamaEngine:
         extra_buffers: Let llama.cpp repack weights into extra buffer types (faster prompt processing);
             None: yes unless the CPU has AMX, whose kernels crash on some machines (see ``default_model_params``).
         prefix_cache_bytes: Memory for saved prompt-prefix states (0 disables them); shared per model file.
+        repeat_penalty: Repetition penalty of every completion (1.0: none).
 
     Example:
         ```python
@@ -179,7 +186,9 @@ class LlamaEngine:
         default_seed: int = DEFAULT_SEED,
         extra_buffers: bool | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
     ) -> None:
+        self.repeat_penalty = repeat_penalty
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -194,6 +203,10 @@ class LlamaEngine:
     def load_seconds(self) -> float | None:
         """How long loading the shared model took (None before the first call)."""
         return self._model.load_seconds
+
+    def shared_model(self) -> SharedModel:
+        """The loaded-model handle this engine uses (its lock serializes every use of the model)."""
+        return self._model
 
     def stats(self) -> dict[str, Any]:
         """Counters of the shared model: load time and prefix-state cache hits, misses, entries and bytes.
@@ -246,20 +259,35 @@ class LlamaEngine:
                     provider=PROVIDER,
                 )
             options["stop"] = template_stop + options["stop"]
+            options["max_tokens"] = min(options["max_tokens"], model.n_ctx - len(tokens))
             try:
                 model.start(tokens[:prefix])
-                result = llama.create_completion(prompt=tokens, **options)
+                text, used, finish = sample_completion(llama, tokens, options.get("grammar"), self._sampling(options))
             except ValueError as error:
                 raise InvalidRequestError(str(error), provider=PROVIDER) from error
-        choice = result["choices"][0]
-        usage = result.get("usage") or {}
-        finish = choice.get("finish_reason") or "stop"
+        if finish == "length" and wants_json:
+            raise OutputTruncated(
+                f"the structured output reached max_tokens={options['max_tokens']} before it was complete",
+                max_tokens=options["max_tokens"], model=request.model,
+            )
         return Response(
-            id=result.get("id"),
+            id=None,
             model=request.model,
-            message=Message.assistant([TextPart(choice.get("text") or "")]),
-            finish_reason=finish if finish in ("stop", "length") else "stop",
-            usage=Usage(input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens")),
+            message=Message.assistant([TextPart(text)]),
+            finish_reason=finish,
+            usage=Usage(input_tokens=len(tokens), output_tokens=used),
+        )
+
+    def _sampling(self, options: dict[str, Any]) -> SamplingOptions:
+        """The request's options as :class:`SamplingOptions` (top-k 40 and top-p 0.95 unless the request says)."""
+        return SamplingOptions(
+            max_tokens=options["max_tokens"],
+            temperature=options["temperature"],
+            seed=options["seed"],
+            top_k=options.get("top_k") or 40,
+            top_p=options.get("top_p") or 0.95,
+            repeat_penalty=self.repeat_penalty,
+            stop=tuple(options["stop"]),
         )
 
     def stream(self, request: Request) -> Any:
@@ -280,6 +308,7 @@ class LlamaEngine:
             "default_seed": self.default_seed,
             "extra_buffers": self.extra_buffers,
             "prefix_cache_bytes": self.prefix_cache_bytes,
+            "repeat_penalty": self.repeat_penalty,
         }
 
     @classmethod
@@ -361,6 +390,7 @@ def build_local_lm(settings: LMSettings, cache_dir: Path, **lm_kwargs: Any) -> d
         n_threads=settings.local_threads,
         default_max_tokens=max_tokens,
         default_seed=DEFAULT_SEED if settings.seed is None else settings.seed,
+        repeat_penalty=settings.local_repeat_penalty,
     )
     kwargs: dict[str, Any] = {
         "temperature": DEFAULT_TEMPERATURE if settings.temperature is None else settings.temperature,
