@@ -47,7 +47,8 @@ def answer(field: str, request: AnswerRequest) -> str:
     if field == "rewritten":
         if "POISON" in request.inputs.get("transcript", ""):
             return "[]"  # never a usable rewrite: a failure after the retries
-        turns = [{"speaker": speaker, "strategy": strategy, "text": f"{speaker} says {index} ({digest[:6]})"}
+        # no parentheses in the text: the authors' note rule drops a last utterance that holds one
+        turns = [{"speaker": speaker, "strategy": strategy, "text": f"{speaker} says {index}, ref {digest[:6]}"}
                  for index, (speaker, strategy) in enumerate(REWRITE_PLAN)]
         return json.dumps(turns)
     return default_answer(field, request)
