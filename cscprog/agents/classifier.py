@@ -9,6 +9,12 @@ names a strategy of the taxonomy, after the retries of :func:`cscprog.lm.invoke.
 
 Role: ``classifier`` (configure its backend under ``[roles.classifier]``).
 
+Two methods (``method``): ``generate`` asks the model to write the label (any provider); ``score`` has the
+embedded model score every label of the taxonomy and takes the likeliest, calibrated against content-free
+turns (:class:`cscprog.agents.label_scoring.LabelScorer`). ``auto`` (the default) scores when the
+``classifier`` role runs on the embedded model, else generates. Scored labels carry their margin in
+``turn.metadata["strategy_scores"]``.
+
 Example:
     ```python
     import dspy
@@ -31,10 +37,13 @@ from typing import Any
 
 import dspy
 
+from cscprog.agents.label_scoring import LabelScorer
 from cscprog.concurrency import DEFAULT_CONCURRENCY, map_in_threads, run_concurrency
+from cscprog.context import current_runtime
 from cscprog.data import Dialogue, render_transcript
 from cscprog.framework import Taxonomy, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
+from cscprog.lm.local.scoring import local_engine_of
 from cscprog.roles import Role
 from cscprog.signatures import ClassifyStrategy, ClassifyStrategyWithRationale, for_taxonomy
 
@@ -47,6 +56,12 @@ ROLE = Role.CLASSIFIER
 
 RATIONALE_KEY = "strategy_rationale"
 """Turn metadata key holding the classifier's rationale (when asked for one)."""
+
+SCORES_KEY = "strategy_scores"
+"""Turn metadata key holding the label scores of the ``score`` method."""
+
+METHODS = ("auto", "generate", "score")
+"""How labels are obtained (see the module docstring)."""
 
 FAILURE_KEY = "classification_failure"
 """Turn metadata key holding why a turn could not be classified."""
@@ -84,6 +99,8 @@ class StrategyClassifier(dspy.Module):
             dialogue is labelled the same whether or not it was annotated before.
         concurrency: Turns classified at once; None: the active runtime's ``[run] concurrency``, else 4.
         attempts: Attempts per turn at a parseable, valid label.
+        method: ``auto``, ``generate`` or ``score`` (see the module docstring).
+        calibrate: With ``score``, score labels relative to their content-free prior.
 
     Attributes:
         classify: The ``dspy.Predict`` that labels one turn (what optimizers tune).
@@ -105,8 +122,12 @@ class StrategyClassifier(dspy.Module):
         tagged_context: bool = False,
         concurrency: int | None = None,
         attempts: int = 3,
+        method: str = "auto",
+        calibrate: bool = True,
     ) -> None:
         super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if context_turns < 0:
             raise ValueError(f"context_turns must be >= 0, got {context_turns}")
         if attempts < 1:
@@ -119,6 +140,8 @@ class StrategyClassifier(dspy.Module):
         self.tagged_context = tagged_context
         self.concurrency = concurrency
         self.attempts = attempts
+        self.method = method
+        self.scorer = LabelScorer(self.taxonomy, calibrate=calibrate)
         signature = ClassifyStrategyWithRationale if rationale else ClassifyStrategy
         self.classify = dspy.Predict(for_taxonomy(signature, self.taxonomy))
 
@@ -127,6 +150,22 @@ class StrategyClassifier(dspy.Module):
     def check_label(self, prediction: dspy.Prediction) -> str | None:
         """None when ``prediction.strategy`` is one strategy of the taxonomy, else the reason it is not."""
         return self.taxonomy.label_problem(getattr(prediction, "strategy", None))
+
+    def scoring_lm(self) -> Any | None:
+        """The embedded LM the ``score`` method uses, or None when this classifier generates its labels.
+
+        Raises:
+            ValueError: ``method="score"`` and the classifier's LM is not the embedded model.
+        """
+        if self.method == "generate":
+            return None
+        runtime = current_runtime()
+        lm = runtime.lm(ROLE) if runtime is not None else dspy.settings.lm
+        if local_engine_of(lm) is not None:
+            return lm
+        if self.method == "score":
+            raise ValueError("method='score' needs the embedded model for the classifier role (lm.model = 'local')")
+        return None
 
     def classify_turn(self, context: str, utterance: str, language: str = "en") -> dspy.Prediction:
         """Label one supporter utterance.
@@ -147,6 +186,13 @@ class StrategyClassifier(dspy.Module):
             classifier.classify_turn("Customer: Hi, my card is blocked.", "I can help with that.", "en").strategy
             ```
         """
+        lm = self.scoring_lm()
+        if lm is not None:
+            best, scores = self.scorer.choose(lm, context, utterance, language)
+            ranked = sorted(scores.values(), reverse=True)
+            margin = round(ranked[0] - ranked[1], 4) if len(ranked) > 1 else None
+            return dspy.Prediction(strategy=best, rationale=None, scores={k: round(v, 4) for k, v in scores.items()},
+                                   margin=margin)
         prediction = invoke(
             self.classify,
             role=ROLE,
@@ -158,7 +204,7 @@ class StrategyClassifier(dspy.Module):
         )
         strategy = self.taxonomy.parse(prediction.strategy).name
         rationale = str(prediction.rationale).strip() if self.rationale else None
-        return dspy.Prediction(strategy=strategy, rationale=rationale)
+        return dspy.Prediction(strategy=strategy, rationale=rationale, scores=None, margin=None)
 
     def context_of(self, dialogue: Dialogue, index: int) -> str:
         """The context transcript the model sees for turn ``index``."""
@@ -211,6 +257,7 @@ class StrategyClassifier(dspy.Module):
             turn = annotated.turns[index]
             turn.extra_strategies = []
             turn.metadata.pop(RATIONALE_KEY, None)
+            turn.metadata.pop(SCORES_KEY, None)
             turn.metadata.pop(FAILURE_KEY, None)
             if isinstance(outcome, TurnFailure):
                 failures.append(outcome)
@@ -220,4 +267,6 @@ class StrategyClassifier(dspy.Module):
                 turn.strategy = outcome.strategy
                 if outcome.rationale is not None:
                     turn.metadata[RATIONALE_KEY] = outcome.rationale
+                if outcome.scores is not None:
+                    turn.metadata[SCORES_KEY] = {"margin": outcome.margin, "scores": outcome.scores}
         return dspy.Prediction(dialogue=annotated, failures=failures)

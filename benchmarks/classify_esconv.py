@@ -1,0 +1,108 @@
+"""Label the supporter turns of real ESConv dialogues with the embedded model and score against the gold labels.
+
+The dialogues are ``../shared/data/esconv/FailedESConv.json`` (beside the repository, not part of it; ESConv is
+CC BY-NC 4.0, so it is used here for measurement only and nothing fitted to it ships). A fixed slice is taken in
+file order: ``--offset`` dialogues are skipped and the next ``--dialogues`` are labelled, so a development slice
+(used to choose settings) and a held-out slice (reported) never overlap. Every supporter turn with a gold label
+is classified by :class:`cscprog.agents.classifier.StrategyClassifier` with the ``esconv`` taxonomy.
+
+Printed: accuracy with a 95% Wilson interval, chance (1 / labels) and the majority-label baseline, the share of
+the most frequent prediction, and per label: gold count, predicted count, precision and recall.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/classify_esconv.py --offset 10 --dialogues 8 --method score
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rewrite_real_calls import wilson  # noqa: E402
+
+from cscprog.agents.classifier import StrategyClassifier  # noqa: E402
+from cscprog.config import config_from_dict  # noqa: E402
+from cscprog.data import read_dialogues  # noqa: E402
+from cscprog.framework import load_taxonomy  # noqa: E402
+from cscprog.lm.runtime import Runtime  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "esconv" / "FailedESConv.json"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--offset", type=int, default=10, help="dialogues skipped first (default 10: the dev slice)")
+    parser.add_argument("--dialogues", type=int, default=8, help="dialogues labelled (default 8)")
+    parser.add_argument("--method", default="score", choices=["score", "generate"])
+    parser.add_argument("--no-calibrate", action="store_true", help="raw label likelihoods (score method)")
+    parser.add_argument("--context-turns", type=int, default=6)
+    parser.add_argument("--size", default="0.5b", choices=["0.5b", "1.5b"])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--cache-dir", default="~/.cache/cscprog")
+    parser.add_argument("--out", type=Path, default=None, help="JSONL: gold, predicted, scores per turn")
+    args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"{args.data}: not found (the shared real data sits beside the repository)", file=sys.stderr)
+        return 2
+    taxonomy = load_taxonomy("esconv")
+    dialogues = read_dialogues(args.data, taxonomy=taxonomy).dialogues[args.offset : args.offset + args.dialogues]
+    config = config_from_dict(
+        {"lm": {"model": "local", "local_model_size": args.size}, "cache": {"dir": args.cache_dir}}, environ={}
+    )
+    runtime = Runtime(config)
+    classifier = StrategyClassifier(taxonomy, context_turns=args.context_turns, method=args.method,
+                                    calibrate=not args.no_calibrate, concurrency=1)
+    pairs: list[tuple[str, str | None]] = []
+    rows = []
+    started = time.perf_counter()
+    with runtime.activate():
+        for dialogue in dialogues:
+            gold = {i: dialogue.turns[i].strategy for i in dialogue.supporter_indices() if dialogue.turns[i].strategy}
+            result = classifier(dialogue.model_copy(update={"language": dialogue.language or "en"}))
+            for index, label in gold.items():
+                turn = result.dialogue.turns[index]
+                pairs.append((label, turn.strategy))
+                rows.append({"dialogue": dialogue.id, "turn": index, "gold": label, "predicted": turn.strategy,
+                             "text": turn.text, **({"scores": turn.metadata.get("strategy_scores")})})
+            print(f"{dialogue.id}: {sum(g == p for g, p in pairs)}/{len(pairs)} so far", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    runtime.close()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    total = len(pairs)
+    correct = sum(gold == predicted for gold, predicted in pairs)
+    low, high = wilson(correct, total)
+    gold_counts = Counter(gold for gold, _ in pairs)
+    predicted_counts = Counter(predicted for _, predicted in pairs)
+    top, top_count = predicted_counts.most_common(1)[0]
+    calibrated = "off" if args.no_calibrate or args.method == "generate" else "on"
+    print(f"data: {args.data.name}, dialogues {args.offset}..{args.offset + len(dialogues) - 1} in file order "
+          f"({len(dialogues)} dialogues, {total} gold-labelled supporter turns)")
+    print(f"model: embedded {args.size}; method {args.method}; calibration {calibrated}; "
+          f"context {args.context_turns} turns; {seconds / max(1, total):.1f} s per turn")
+    print(f"accuracy: {correct}/{total} = {correct / total:.1%} (95% Wilson interval {low:.1%}-{high:.1%}); "
+          f"chance {1 / len(taxonomy.names):.1%}; majority gold label {gold_counts.most_common(1)[0][0]!r} "
+          f"{gold_counts.most_common(1)[0][1] / total:.1%}")
+    print(f"most frequent prediction: {top!r} {top_count}/{total} = {top_count / total:.1%} of predictions")
+    print(f"{'label':32} {'gold':>5} {'pred':>5} {'precision':>9} {'recall':>7}")
+    for name in taxonomy.names:
+        hits = sum(1 for gold, predicted in pairs if gold == predicted == name)
+        precision = hits / predicted_counts[name] if predicted_counts[name] else 0.0
+        recall = hits / gold_counts[name] if gold_counts[name] else 0.0
+        print(f"{name:32} {gold_counts[name]:5d} {predicted_counts[name]:5d} {precision:9.0%} {recall:7.0%}")
+    print(json.dumps({"correct": correct, "n": total, "top_share": round(top_count / total, 4),
+                      "predicted": dict(predicted_counts), "gold": dict(gold_counts)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
