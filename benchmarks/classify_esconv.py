@@ -37,6 +37,33 @@ from cscprog.lm.runtime import Runtime  # noqa: E402
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "esconv" / "FailedESConv.json"
 
 
+def calibrated_run(args: argparse.Namespace) -> bool:
+    """True when the run scores labels with calibration (then the uncalibrated choice is reported too)."""
+    return args.method == "score" and not args.no_calibrate
+
+
+def report(pairs: list[tuple[str, str | None]], names: tuple[str, ...]) -> None:
+    """Accuracy with its interval, the most frequent prediction's share, and precision/recall per label."""
+    total = len(pairs)
+    correct = sum(gold == predicted for gold, predicted in pairs)
+    low, high = wilson(correct, total)
+    gold_counts = Counter(gold for gold, _ in pairs)
+    predicted_counts = Counter(predicted for _, predicted in pairs)
+    top, top_count = predicted_counts.most_common(1)[0]
+    print(f"accuracy: {correct}/{total} = {correct / total:.1%} (95% Wilson interval {low:.1%}-{high:.1%}); "
+          f"chance {1 / len(names):.1%}; majority gold label {gold_counts.most_common(1)[0][0]!r} "
+          f"{gold_counts.most_common(1)[0][1] / total:.1%}")
+    print(f"most frequent prediction: {top!r} {top_count}/{total} = {top_count / total:.1%} of predictions")
+    print(f"{'label':32} {'gold':>5} {'pred':>5} {'precision':>9} {'recall':>7}")
+    for name in names:
+        hits = sum(1 for gold, predicted in pairs if gold == predicted == name)
+        precision = hits / predicted_counts[name] if predicted_counts[name] else 0.0
+        recall = hits / gold_counts[name] if gold_counts[name] else 0.0
+        print(f"{name:32} {gold_counts[name]:5d} {predicted_counts[name]:5d} {precision:9.0%} {recall:7.0%}")
+    print(json.dumps({"correct": correct, "n": total, "top_share": round(top_count / total, 4),
+                      "predicted": dict(predicted_counts), "gold": dict(gold_counts)}))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--offset", type=int, default=10, help="dialogues skipped first (default 10: the dev slice)")
@@ -73,34 +100,25 @@ def main() -> int:
                 rows.append({"dialogue": dialogue.id, "turn": index, "gold": label, "predicted": turn.strategy,
                              "text": turn.text, **({"scores": turn.metadata.get("strategy_scores")})})
             print(f"{dialogue.id}: {sum(g == p for g, p in pairs)}/{len(pairs)} so far", file=sys.stderr)
+        prior = classifier.scorer.prior(runtime.lm("classifier")) if calibrated_run(args) else None
     seconds = time.perf_counter() - started
     runtime.close()
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     total = len(pairs)
-    correct = sum(gold == predicted for gold, predicted in pairs)
-    low, high = wilson(correct, total)
-    gold_counts = Counter(gold for gold, _ in pairs)
-    predicted_counts = Counter(predicted for _, predicted in pairs)
-    top, top_count = predicted_counts.most_common(1)[0]
-    calibrated = "off" if args.no_calibrate or args.method == "generate" else "on"
+    calibrated = "on" if calibrated_run(args) else "off"
     print(f"data: {args.data.name}, dialogues {args.offset}..{args.offset + len(dialogues) - 1} in file order "
           f"({len(dialogues)} dialogues, {total} gold-labelled supporter turns)")
     print(f"model: embedded {args.size}; method {args.method}; calibration {calibrated}; "
           f"context {args.context_turns} turns; {seconds / max(1, total):.1f} s per turn")
-    print(f"accuracy: {correct}/{total} = {correct / total:.1%} (95% Wilson interval {low:.1%}-{high:.1%}); "
-          f"chance {1 / len(taxonomy.names):.1%}; majority gold label {gold_counts.most_common(1)[0][0]!r} "
-          f"{gold_counts.most_common(1)[0][1] / total:.1%}")
-    print(f"most frequent prediction: {top!r} {top_count}/{total} = {top_count / total:.1%} of predictions")
-    print(f"{'label':32} {'gold':>5} {'pred':>5} {'precision':>9} {'recall':>7}")
-    for name in taxonomy.names:
-        hits = sum(1 for gold, predicted in pairs if gold == predicted == name)
-        precision = hits / predicted_counts[name] if predicted_counts[name] else 0.0
-        recall = hits / gold_counts[name] if gold_counts[name] else 0.0
-        print(f"{name:32} {gold_counts[name]:5d} {predicted_counts[name]:5d} {precision:9.0%} {recall:7.0%}")
-    print(json.dumps({"correct": correct, "n": total, "top_share": round(top_count / total, 4),
-                      "predicted": dict(predicted_counts), "gold": dict(gold_counts)}))
+    report(pairs, taxonomy.names)
+    if prior is not None:
+        # the same run without calibration: raw log-likelihood = calibrated score + the label's prior
+        raw = [(row["gold"], max(prior, key=lambda name, row=row: row["scores"]["scores"][name] + prior[name]))
+               for row in rows]
+        print("\nthe same turns, uncalibrated (raw label log-likelihoods):")
+        report(raw, taxonomy.names)
     return 0
 
 
