@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from cscprog.framework import Taxonomy
@@ -69,8 +68,9 @@ class LabelScorer:
     def __init__(self, taxonomy: Taxonomy, *, calibrate: bool = True) -> None:
         self.taxonomy = taxonomy
         self.calibrate = calibrate
+        # no lock (the scorer travels to Ray workers inside a classifier): two threads may compute one prior
+        # twice, with the same result
         self._priors: dict[tuple[int, str], dict[str, float]] = {}
-        self._lock = threading.Lock()
 
     def messages(self, context: str, utterance: str, language: str = "en") -> list[dict[str, str]]:
         """The chat messages before the label (system: the labels; user: the conversation and the turn).
@@ -99,14 +99,12 @@ class LabelScorer:
     def prior(self, lm: Any, language: str = "en") -> dict[str, float]:
         """Each label's mean log-likelihood over the :data:`CONTENT_FREE` turns (computed once per LM, language)."""
         key = (id(lm), language)
-        with self._lock:
-            cached = self._priors.get(key)
+        cached = self._priors.get(key)
         if cached is not None:
             return cached
         runs = [self.raw_scores(lm, "", text, language) for text in CONTENT_FREE]
         prior = {name: sum(run[name] for run in runs) / len(runs) for name in self.taxonomy.names}
-        with self._lock:
-            self._priors[key] = prior
+        self._priors[key] = prior
         return prior
 
     def scores(self, lm: Any, context: str, utterance: str, language: str = "en") -> dict[str, float]:
