@@ -3,7 +3,9 @@
 Observations that are not independent are grouped into units that are: in the arena the conversations of one
 customer (its trials, and for a pair both candidates' conversations), in a turn-level pairwise comparison the
 verdicts on one turn. Each unit contributes one value (the mean over its trials, its pass^k, its share of pairwise
-wins) and the units are resampled with replacement.
+wins) and the units are resampled with replacement. The resampling is
+:func:`cscprog.evaluation.intervals.bootstrap_interval` (the units in the place of turns); this module adds the
+cases it has no interval for (no value, one value) and the arena's record shape (``estimate``, ``n``, ``method``).
 
 Example:
     ```python
@@ -21,6 +23,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from cscprog.evaluation.intervals import Statistic, bootstrap_interval
 
 __all__ = ["Interval", "mean_interval"]
 
@@ -88,8 +92,6 @@ def mean_interval(
     estimate = float(data.mean())
     if data.size < 2:
         return Interval(estimate, None, None, 1, confidence, resamples, method + " (one value: no interval)")
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return Interval(estimate, float(low), float(high), int(data.size), confidence, resamples, method)
+    interval = bootstrap_interval(Statistic.mean(data, scale=1.0), resamples=resamples, seed=seed,
+                                  confidence=confidence)
+    return Interval(estimate, interval.low, interval.high, int(data.size), confidence, resamples, method)
