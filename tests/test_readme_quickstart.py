@@ -97,6 +97,9 @@ def test_the_options_the_readme_names_are_the_cli_options() -> None:
         assert set(flags) <= options(name), name
     assert "--concurrency" in options("compile") and "--resume" not in options("compile")
     assert {"--progress", "--fresh"} <= options("demo") and "--resume" not in options("demo")
+    assert "`compare` takes `--concurrency`, `--resume` and `--progress`" in text
+    assert {"--concurrency", "--resume", "--progress"} <= options("compare")
+    assert "`finetune` takes `--resume`" in text and {"--resume", "--progress"} <= options("finetune")
     for name in ("stats", "export", "import", "clear"):
         assert {"--dir", "--config", "-c"} <= {opt for p in commands["cache"].commands[name].params for opt in p.opts}
     table = _section("Command line").split("\n\n", 1)[0]
