@@ -167,6 +167,7 @@ def test_human_eval_round_trip_page_to_ratings_to_scores(tmp_path, browser, eval
         browser.click(f"input[data-item='{items[0]}'][data-criterion='{criterion}'][value='A']")
         browser.click(f"input[data-item='{items[1]}'][data-criterion='{criterion}'][value='tie']")
     assert browser.eval("document.querySelector('[data-role=progress]').dataset.done") == "2"
+    browser.type_text(f"textarea[data-item='{items[1]}']", "both are polite; neither answers")
     browser.open(study.page)  # saved in the browser: still there after a reload
     assert browser.eval("document.querySelector('[data-role=progress]').dataset.done") == "2"
     browser.click("#export")
@@ -177,6 +178,7 @@ def test_human_eval_round_trip_page_to_ratings_to_scores(tmp_path, browser, eval
     ratings = json.loads(exported.read_text())
     assert ratings["rater"] == "ann" and ratings["study"] == study.study
     assert ratings["ratings"][items[0]]["choices"] == dict.fromkeys(key["criteria"], "A")
+    assert ratings["ratings"][items[1]]["comment"] == "both are polite; neither answers"
 
     target = study.key.with_name(exported.name)
     target.write_bytes(exported.read_bytes())
@@ -187,6 +189,7 @@ def test_human_eval_round_trip_page_to_ratings_to_scores(tmp_path, browser, eval
     resolution = report["criteria"]["problem_resolution"]
     assert resolution["judgments"] == 2 and resolution["win_rate"][winner]["count"] == 1
     assert resolution["win_rate"]["tie"]["count"] == 1
+    assert report["comments"] == {"ann": {items[1]: "both are polite; neither answers"}}
 
 
 def test_a_generated_run_beside_a_reference_run_shows_its_own_history(tmp_path, browser, eval_runs):
