@@ -141,7 +141,8 @@ def stats_command(
     if as_json:
         typer.echo(json.dumps(stats, indent=2))
         return
-    console = Console(width=None if sys.stdout.isatty() else 120)  # pipes and logs: wide enough for URLs
+    # pipes and logs: wide enough for URLs; markup off: paths and model names are shown as written
+    console = Console(width=None if sys.stdout.isatty() else 120, markup=False, highlight=False)
     summary = f"{stats['entries']} entries, {_size(stats['bytes'])} on disk in {stats['directory']}"
     if stats["corrupt"]:
         summary += f", {stats['corrupt']} corrupt"
