@@ -42,7 +42,8 @@ CANDIDATE_HELP = (
     "A candidate as NAME=SPEC (repeat for more): SPEC is 'program' (a fresh response generator), "
     "'program:FILE' (a compiled program or a saved ResponseGenerator), 'module:package.module:attr' (any DSPy "
     "module taking history, language, domain and giving reply [, strategy]) or 'chat:PROMPT_FILE' (a plain chat "
-    "endpoint, [roles.arena_agent], with that system prompt)."
+    "endpoint, [roles.arena_agent], with that system prompt). A fine-tuned model: "
+    "'module:cscprog.finetune.program:FinetunedResponder' with [roles.responder] on it."
 )
 
 
