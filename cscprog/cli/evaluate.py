@@ -24,6 +24,7 @@ from rich.text import Text
 from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
 from cscprog.cli.data import load_for_cli
+from cscprog.cli.finetune import ModelOption, finetuned_serving
 from cscprog.cli.logs import LogStream
 from cscprog.cli.runs import (
     ConcurrencyOption,
@@ -114,6 +115,7 @@ def evaluate_command(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Annotated dialogue file (CSConv format or cscprog JSONL) or sample:NAME."),
     program: Path | None = typer.Option(None, "--program", help="A compiled program (from `cscprog compile`)."),
+    model: Path | None = ModelOption,
     context: str = typer.Option("reference", "--context",
                                 help="reference (gold history) or generated (the program's own earlier turns)."),
     limit: int | None = typer.Option(None, "--limit", min=1,
@@ -144,16 +146,22 @@ def evaluate_command(
     check_choice(context, CONTEXTS, "--context")
     check_choice(progress, ("auto", "rich", "plain", "off"), "--progress")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    check_setup(loaded_config, (Role.RESPONDER,))
+    served = finetuned_serving(model, program, loaded_config, tax)
+    if served is not None:
+        loaded_config = served.config
+    check_setup(loaded_config, (Role.RESPONDER,) if served is None or served.lm_factory is None else ())
     scoring = _metric_options(loaded_config, metrics, bertscore, resamples)
     dialogues = load_for_cli(data, tax, False, False).dialogues
     target = output or _default_output(data, context)
     chosen_engine = run_engine(engine, loaded_config)
-    runtime = Runtime(loaded_config)
+    runtime = Runtime(loaded_config, lm_factory=served.lm_factory if served else None)
     try:
         # stdout carries only our output (one JSON object with --json); DSPy's prints go to the log (-vv)
         with runtime.activate(), contextlib.redirect_stdout(LogStream("dspy")):
-            generator, program_manifest = _load_program(program, tax, taxonomy is not None)
+            if served is not None:
+                generator, program_manifest = served.program, served.summary
+            else:
+                generator, program_manifest = _load_program(program, tax, taxonomy is not None)
             outcome = evaluate(generator, dialogues, out_dir=target, context=context, limit=limit,
                                concurrency=concurrency, resume=resume, plots=plots, **scoring,
                                progress=make_progress("evaluate", progress),  # type: ignore[arg-type]
@@ -265,7 +273,8 @@ def _objective(spec: str | None, weights: str | None, profile: str | None, loade
 def compile_command(
     train: Path = typer.Option(..., "--train", help="Training dialogues (e.g. RoleCS) or sample:NAME."),
     dev: Path = typer.Option(..., "--dev", help="Dev dialogues (e.g. a CSConv dev split) or sample:NAME."),
-    optimizer: str = typer.Option(..., "--optimizer", help="Recipe: bootstrap, copro, mipro or gepa."),
+    optimizer: str = typer.Option(..., "--optimizer", help="Recipe: bootstrap, copro, mipro, gepa or finetune "
+                                                           "(LoRA fine-tuning, the train extra)."),
     budget: str = typer.Option("light", "--budget", help="light, medium or heavy."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to save the compiled program (JSON)."),
     weights: str | None = typer.Option(None, "--weights", help="Metric weights, e.g. strategy=0.7,reply=0.3 "
@@ -277,6 +286,9 @@ def compile_command(
     train_limit: int | None = typer.Option(None, "--train-limit", min=1, help="Use at most N training dialogues."),
     dev_limit: int | None = typer.Option(None, "--dev-limit", min=1, help="Use at most N dev dialogues."),
     seed: int | None = typer.Option(None, "--seed", help="Optimizer seed (default: [run] seed of the config)."),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="finetune: where the model is trained "
+                                                                    "(default: the output path with .model)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="finetune: stop after N steps."),
     concurrency: int | None = ConcurrencyOption,
     config: Path | None = ConfigOption,
     taxonomy: str | None = TaxonomyOption,
@@ -287,11 +299,13 @@ def compile_command(
     from cscprog.evaluation.evaluate import sample_dialogues
     from cscprog.lm.runtime import Runtime
     from cscprog.optimizers import BUDGETS, RECIPES, compile_program, save_compiled, training_examples
+    from cscprog.optimizers.finetune import FINETUNE_RECIPE, compile_finetune
 
-    check_choice(optimizer, tuple(RECIPES), "--optimizer")
+    check_choice(optimizer, (*RECIPES, FINETUNE_RECIPE), "--optimizer")
     check_choice(budget, BUDGETS, "--budget")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
-    check_setup(loaded_config, (Role.RESPONDER,) if optimizer == "bootstrap" else (Role.RESPONDER, Role.REFLECTION))
+    check_setup(loaded_config, (Role.RESPONDER,) if optimizer in ("bootstrap", FINETUNE_RECIPE)
+                else (Role.RESPONDER, Role.REFLECTION))
     train_set = training_examples(sample_dialogues(load_for_cli(train, tax, False, False).dialogues,
                                                    train_limit))
     dev_set = training_examples(sample_dialogues(load_for_cli(dev, tax, False, False).dialogues,
@@ -304,9 +318,15 @@ def compile_command(
     runtime = Runtime(loaded_config)
     try:
         with runtime.activate(), contextlib.redirect_stdout(LogStream("dspy")):
-            result = compile_program(ResponseGenerator(tax), train_set, dev_set, recipe=optimizer, budget=budget,
-                                     metric=objective, weights=_parse_weights(weights), num_threads=concurrency,
-                                     seed=chosen_seed)
+            if optimizer == FINETUNE_RECIPE:
+                result = compile_finetune(ResponseGenerator(tax), train_set, dev_set, budget=budget,
+                                          out_dir=model_dir or output.with_suffix(".model"), config=loaded_config,
+                                          taxonomy=tax, metric=objective, max_steps=max_steps,
+                                          num_threads=concurrency or loaded_config.run.concurrency)
+            else:
+                result = compile_program(ResponseGenerator(tax), train_set, dev_set, recipe=optimizer,
+                                         budget=budget, metric=objective, weights=_parse_weights(weights),
+                                         num_threads=concurrency, seed=chosen_seed)
             saved = save_compiled(output, result, runtime, inputs=inputs)
     finally:
         runtime.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +24,64 @@ from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_and_taxonomy, console, print_json
 from cscprog.cli.data import load_for_cli
 from cscprog.cli.runs import check_choice
+from cscprog.config import Config
+from cscprog.errors import ConfigError, CscprogError
+from cscprog.framework import Taxonomy
+
+if TYPE_CHECKING:
+    from cscprog.finetune.serve import FinetunedServing
+
+ModelOption = typer.Option(None, "--model", help="A fine-tuned model: the output directory of cscprog finetune, "
+                                                 "served in-process as the responder (no server).")
+
+
+def compiled_model_dir(program: Path) -> Path | None:
+    """The fine-tuned model of a program compiled with ``--optimizer finetune`` (None for any other program).
+
+    Example:
+        ```python
+        compiled_model_dir(Path("program.json"))   # Path('/work/program.model')
+        ```
+    """
+    from cscprog.finetune.program import FinetunedResponder
+    from cscprog.optimizers import read_compiled
+
+    if not program.is_file():
+        return None  # the program loader reports the missing file
+    try:
+        document = read_compiled(program)
+    except CscprogError:
+        return None  # not a compiled program, or unreadable: the program loader reports it
+    if document["program_class"] != f"{FinetunedResponder.__module__}.{FinetunedResponder.__qualname__}":
+        return None
+    model_dir = (document.get("manifest") or {}).get("program_init", {}).get("model_dir")
+    if not model_dir:
+        raise ConfigError(f"{program}: a fine-tuned program without its model directory (program_init.model_dir)")
+    return Path(model_dir)
+
+
+def finetuned_serving(model: Path | None, program: Path | None, config: Config,
+                      taxonomy: Taxonomy) -> FinetunedServing | None:
+    """What ``--model DIR`` (or a ``--program`` compiled with ``--optimizer finetune``) serves; else None.
+
+    Raises:
+        ConfigError: both options, or ``DIR`` is not a finished fine-tuning output.
+
+    Example:
+        ```python
+        served = finetuned_serving(Path("ft/run1"), None, config, taxonomy)
+        ```
+    """
+    from cscprog.finetune.serve import serve_finetuned
+
+    if model is not None and program is not None:
+        raise ConfigError("--model and --program exclude each other: a fine-tuned model has its own program")
+    if program is not None:
+        model = compiled_model_dir(program)
+    if model is None:
+        return None
+
+    return serve_finetuned(model, config, taxonomy)
 
 
 class _Bar:

@@ -19,6 +19,7 @@ import typer
 from cscprog.cli.app import app
 from cscprog.cli.common import ConfigOption, TaxonomyOption, config_and_taxonomy
 from cscprog.cli.data import SkipOption, load_for_cli
+from cscprog.cli.finetune import ModelOption, finetuned_serving
 from cscprog.cli.runs import (
     ConcurrencyOption,
     EngineOption,
@@ -31,7 +32,7 @@ from cscprog.cli.runs import (
     execute,
 )
 from cscprog.data import Dialogue
-from cscprog.errors import DataError
+from cscprog.errors import ConfigError, DataError
 from cscprog.framework import Taxonomy
 from cscprog.roles import Role
 from cscprog.runs import ItemError
@@ -105,6 +106,7 @@ def respond_command(
     program: Path | None = typer.Option(
         None, "--program", help="A compiled program (from `cscprog compile`), or a ResponseGenerator's dspy save()."
     ),
+    model: Path | None = ModelOption,
     gold_strategy: bool = typer.Option(False, "--gold-strategy",
                                        help="Oracle ablation: write replies for the gold strategies."),
     config: Path | None = ConfigOption,
@@ -130,7 +132,14 @@ def respond_command(
     usable = [dialogue for dialogue in dialogues if dialogue.supporter_indices()]
     if len(usable) < len(dialogues):
         typer.echo(f"skipping {len(dialogues) - len(usable)} dialogue(s) without a supporter turn", err=True)
-    generator = load_generator(program, tax, explicit_taxonomy=taxonomy is not None, gold_strategy=gold_strategy)
+    served = finetuned_serving(model, program, loaded_config, tax)
+    if served is not None:
+        if gold_strategy:
+            raise ConfigError("--gold-strategy does not apply to --model: a fine-tuned model chooses its strategy")
+        loaded_config, generator = served.config, served.program
+    else:
+        generator = load_generator(program, tax, explicit_taxonomy=taxonomy is not None,
+                                   gold_strategy=gold_strategy)
 
     def work(dialogue: Dialogue) -> list[dict]:
         rows = respond_dialogue(generator, dialogue, context, concurrency=1)  # type: ignore[arg-type]
@@ -143,7 +152,8 @@ def respond_command(
     spec = RunSpec(name="respond", output=output, config=loaded_config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(usable), "context": context,
                            "program": str(program) if program else None, "gold_strategy": gold_strategy,
-                           "taxonomy": tax.name},
+                           "taxonomy": tax.name, **(served.summary if served else {})},
                    id_field="dialogue_id", many_records=True, progress=progress, json_summary=as_json,
-                   context=ctx, engine=engine, roles=(Role.RESPONDER,))
+                   context=ctx, engine=engine, roles=() if served and served.lm_factory else (Role.RESPONDER,),
+                   lm_factory=served.lm_factory if served else None)
     execute(spec, items=[(d.id, d) for d in usable], work=work)

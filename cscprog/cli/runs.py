@@ -31,7 +31,7 @@ from cscprog.data.io import released_record
 from cscprog.errors import CscprogError
 from cscprog.framework import Taxonomy
 from cscprog.lm.preflight import check_setup
-from cscprog.lm.runtime import Runtime
+from cscprog.lm.runtime import LMFactory, Runtime
 from cscprog.runs import Runner, make_progress
 from cscprog.runs.engine import ExecutionEngine
 from cscprog.runs.engines import ENGINES, make_engine
@@ -183,6 +183,7 @@ class RunSpec:
         context: The command's ``typer.Context`` (to record the command line and the resume command).
         engine: ``--engine`` (``local`` or ``ray``), or None for the config's ``[run] engine``.
         roles: The LM roles the work calls, checked before the run (:func:`cscprog.lm.preflight.check_setup`).
+        lm_factory: The runtime's LM factory (a fine-tuned model served in-process), or None for the config's LMs.
     """
 
     name: str
@@ -199,6 +200,7 @@ class RunSpec:
     context: Any = None
     engine: str | None = None
     roles: tuple[str, ...] = ()
+    lm_factory: LMFactory | None = None
 
 
 def _echo(text: str) -> None:
@@ -227,7 +229,7 @@ def execute(spec: RunSpec, *, items: Iterable[tuple[str, Any]], work: Callable[[
     command = command_line(ctx) if ctx is not None else f"cscprog {spec.name}"
     resume_command = command_line(ctx, add_resume=True) if ctx is not None else None
     engine = run_engine(spec.engine, config)
-    runtime = Runtime(config)
+    runtime = Runtime(config, lm_factory=spec.lm_factory)
     try:
         with runtime.activate():
             if setup is not None:

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dspy
@@ -92,6 +93,8 @@ class FinetunedResponder(ResponseGenerator):
         taxonomy: The taxonomy of the training data (default CSC).
         system_prompt: The system prompt the model was trained with (None: the export's default).
         attempts: Attempts per turn at a parseable answer (greedy decoding repeats itself, so 1 by default).
+        model_dir: The ``cscprog finetune`` output this program answers with (recorded when it is saved as a
+            compiled program; the runtime serving it is built by :func:`cscprog.finetune.serve.finetuned_runtime`).
 
     Example:
         ```python
@@ -100,9 +103,10 @@ class FinetunedResponder(ResponseGenerator):
     """
 
     def __init__(self, taxonomy: Taxonomy | None = None, *, system_prompt: str | None = None,
-                 attempts: int = 1) -> None:
+                 attempts: int = 1, model_dir: str | Path | None = None) -> None:
         super().__init__(taxonomy, attempts=attempts)
         self.system_prompt = system_prompt
+        self.model_dir = str(Path(model_dir).resolve()) if model_dir is not None else None
         self.next_turn = dspy.Predict(NextTurn)
 
     def forward(self, history: str, language: str = "en", domain: str = "",

@@ -39,9 +39,10 @@ from cscprog.finetune.engine import AsyncTransformersEngine, TransformersEngine
 from cscprog.finetune.program import FinetunedResponder
 from cscprog.framework import Taxonomy
 from cscprog.lm.backends import build_lm
-from cscprog.lm.runtime import Runtime
+from cscprog.lm.runtime import LMFactory, Runtime
 
-__all__ = ["FinetunedModel", "finetuned_lm", "finetuned_runtime", "load_finetuned"]
+__all__ = ["FinetunedModel", "finetuned_config", "finetuned_lm", "finetuned_lm_factory", "finetuned_program",
+           "finetuned_runtime", "load_finetuned", "FinetunedServing", "serve_finetuned"]
 
 _MANIFEST = "manifest.json"
 
@@ -140,19 +141,34 @@ def _gguf_settings(model: FinetunedModel, settings: LMSettings) -> LMSettings:
     return settings.model_copy(update={"model": LOCAL_MODEL, "local_model_path": str(model.gguf)})
 
 
-def finetuned_runtime(config: Config, model: FinetunedModel) -> Runtime:
-    """A :class:`Runtime` whose ``responder`` role (the default LM) is the fine-tuned model; other roles unchanged.
+def finetuned_config(config: Config, model: FinetunedModel) -> Config:
+    """``config`` with the ``responder`` role on the merged GGUF of ``model`` (other roles unchanged).
+
+    A model without a merged GGUF (Hugging Face base) keeps ``config``: serve it with :func:`finetuned_lm_factory`.
 
     Example:
         ```python
-        runtime = finetuned_runtime(config, load_finetuned(Path("ft/run1")))
+        Runtime(finetuned_config(config, load_finetuned(Path("ft/run1"))))
+        ```
+    """
+    if model.gguf is None:
+        return config
+    roles = {name: dict(value) for name, value in config.roles.items()}
+    responder = _gguf_settings(model, config.lm_for(ROLE))
+    roles[ROLE] = {**roles.get(ROLE, {}), **responder.model_dump(include={"model", "local_model_path"})}
+    return config.model_copy(update={"roles": roles})
+
+
+def finetuned_lm_factory(config: Config, model: FinetunedModel) -> LMFactory | None:
+    """The runtime's LM factory serving ``model`` through transformers as the ``responder`` (None for a GGUF).
+
+    Example:
+        ```python
+        Runtime(config, lm_factory=finetuned_lm_factory(config, model))
         ```
     """
     if model.gguf is not None:
-        roles = {name: dict(value) for name, value in config.roles.items()}
-        responder = _gguf_settings(model, config.lm_for(ROLE))
-        roles[ROLE] = responder.model_dump(include={"model", "local_model_path"})
-        return Runtime(config.model_copy(update={"roles": roles}))
+        return None
     built: dict[str, dspy.LM] = {}
 
     def factory(role: str, settings: LMSettings) -> dspy.LM:
@@ -163,7 +179,18 @@ def finetuned_runtime(config: Config, model: FinetunedModel) -> Runtime:
             built[key] = build_lm(settings, cache_dir=config.cache.path)
         return built[key]
 
-    return Runtime(config, lm_factory=factory)
+    return factory
+
+
+def finetuned_runtime(config: Config, model: FinetunedModel) -> Runtime:
+    """A :class:`Runtime` whose ``responder`` role is the fine-tuned model; other roles unchanged.
+
+    Example:
+        ```python
+        runtime = finetuned_runtime(config, load_finetuned(Path("ft/run1")))
+        ```
+    """
+    return Runtime(finetuned_config(config, model), lm_factory=finetuned_lm_factory(config, model))
 
 
 def finetuned_program(model: FinetunedModel, taxonomy: Taxonomy) -> FinetunedResponder:
@@ -181,3 +208,37 @@ def finetuned_program(model: FinetunedModel, taxonomy: Taxonomy) -> FinetunedRes
     if trained and trained != taxonomy.name:
         raise ConfigError(f"{model.directory} was trained on the {trained} taxonomy, not {taxonomy.name}")
     return FinetunedResponder(taxonomy)
+
+
+@dataclass(frozen=True)
+class FinetunedServing:
+    """What a command needs to run a fine-tuned model as its responder.
+
+    Attributes:
+        config: The configuration with the ``responder`` role on the model (a merged GGUF), or unchanged.
+        lm_factory: The runtime's LM factory (a Hugging Face base, served by transformers), or None.
+        program: The response program, prompted in the training layout.
+        summary: What the run's manifest records about the model.
+    """
+
+    config: Config
+    lm_factory: LMFactory | None
+    program: FinetunedResponder
+    summary: dict[str, Any]
+
+
+def serve_finetuned(directory: Path, config: Config, taxonomy: Taxonomy) -> FinetunedServing:
+    """Everything ``evaluate --model DIR`` and ``respond --model DIR`` need (see the module docstring).
+
+    Raises:
+        ConfigError: not a finished fine-tuning output, or trained on another taxonomy.
+
+    Example:
+        ```python
+        served = serve_finetuned(Path("ft/run1"), config, config.taxonomy())
+        runtime = Runtime(served.config, lm_factory=served.lm_factory)
+        ```
+    """
+    model = load_finetuned(directory)
+    return FinetunedServing(config=finetuned_config(config, model), lm_factory=finetuned_lm_factory(config, model),
+                            program=finetuned_program(model, taxonomy), summary={"finetuned": model.summary()})

@@ -113,12 +113,9 @@ def _progress_callback(progress: ProgressFn) -> Any:
         loss: float | None = None
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
-            if logs and "loss" in logs:
+            if logs and "loss" in logs:  # logged after every optimizer step (logging_steps=1)
                 self.loss = float(logs["loss"])
                 progress(state.global_step, state.max_steps, self.loss)
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-            progress(state.global_step, state.max_steps, self.loss)
 
     return _Report()
 

@@ -115,3 +115,61 @@ def test_cli_finetune_trains_and_reports_bad_data(tiny_base: Path, tmp_path: Pat
     assert "no supporter turn" in capsys.readouterr().err
     assert main(["finetune", str(data), "-o", str(tmp_path / "out3"), "--base", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_and_respond_take_the_fine_tuned_model(trained, tmp_path: Path, capsys, monkeypatch) -> None:
+    result, _ = trained
+    monkeypatch.setenv("CSCPROG_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "test.jsonl"
+    data.write_text("\n".join(d.model_dump_json() for d in MEMORIZE) + "\n")
+    code = main(["evaluate", str(data), "--model", str(result.out_dir), "-o", str(tmp_path / "eval"), "--json",
+                 "--no-plots", "--progress", "off"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    scores = json.loads(captured.out)
+    assert scores["n"] == 2 and scores["failures"] == 0 and scores["accuracy"] == 100.0
+    code = main(["respond", str(data), "--model", str(result.out_dir), "-o", str(tmp_path / "turns.jsonl"),
+                 "--progress", "off"])
+    assert code == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
+    assert {(row["pred_strategy"], row["pred_reply"]) for row in rows} == {
+        ("Emotional Management", "I am sorry, let us fix it."), ("Greeting", "Hello, how can I help?")}
+    assert main(["respond", str(data), "--model", str(tmp_path), "-o", str(tmp_path / "x.jsonl")]) == 2
+    assert "not a finished `cscprog finetune` output" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compile_recipe_finetune_trains_and_returns_a_program_on_the_fine_tuned_model(
+        tiny_base: Path, tmp_path: Path, capsys) -> None:
+    import dspy
+    from cscprog.optimizers import load_compiled, save_compiled, training_examples
+    from cscprog.optimizers.finetune import compile_finetune
+
+    from cscprog.agents.responder import ResponseGenerator
+    from cscprog.testing.engines import scripted_lm
+
+    settings = _settings(tiny_base).model_dump(mode="json")
+    config = config_from_dict({"cache": {"dir": str(tmp_path / "cache")}, "finetune": settings})
+    examples = training_examples(MEMORIZE)
+    with dspy.context(lm=scripted_lm(lambda field, request: "Others" if field == "strategy" else "...")):
+        result = compile_finetune(ResponseGenerator(load_taxonomy("csc"), attempts=1), examples, examples,
+                                  out_dir=tmp_path / "model", config=config, taxonomy=load_taxonomy("csc"))
+    assert result.before["strategy_accuracy"] == 0.0 and result.after["strategy_accuracy"] == 100.0
+    assert result.program.model_dir == str((tmp_path / "model").resolve())
+    assert result.settings["steps"] == 60 and result.settings["recipe"] == "finetune"
+    saved = save_compiled(tmp_path / "program.json", result)
+    assert load_compiled(saved, FinetunedResponder).model_dir == result.program.model_dir
+    data = tmp_path / "test.jsonl"
+    data.write_text("\n".join(d.model_dump_json() for d in MEMORIZE) + "\n")
+    code = main(["evaluate", str(data), "--program", str(saved), "-o", str(tmp_path / "eval"), "--json",
+                 "--no-plots", "--progress", "off", "-c", str(_config_file(tmp_path, tiny_base))])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["accuracy"] == 100.0
+
+
+def _config_file(tmp_path: Path, base: Path) -> Path:
+    path = tmp_path / "cscprog.toml"
+    path.write_text(f'[cache]\ndir = "{tmp_path / "cache"}"\n[finetune]\nbase = "{base}"\n')
+    return path
