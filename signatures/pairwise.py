@@ -41,7 +41,7 @@ class PairChoice(BaseModel):
 
 
 PAIR_CRITERIA: dict[str, str] = {
-    "strategy_adherence": "Which reply better carries out the expected strategy?",
+    "strategy_adherence": "Which reply better carries out the expected strategy shown above the replies?",
     "problem_resolution": "Which reply does more to resolve the customer's problem (correct, concrete, moves it "
                           "forward)?",
     "empathy": "Which reply better acknowledges the customer's situation and feelings, where that is called for?",

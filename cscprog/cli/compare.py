@@ -143,6 +143,8 @@ def compare_command(
     else:
         out = console()
         out.print(_metrics_table(report))
+        out.print("Signatures: " + "; ".join(f"{LABELS[key]} {report['metrics'][key]['signature']}"
+                                             for key in _SHOWN if key in report["metrics"]))
         for key in _SHOWN:
             entry = report["metrics"].get(key) or {}
             if "sentence" in entry:

@@ -70,6 +70,7 @@ def test_compare_reports_differences_intervals_and_plain_sentences(capsys, two_r
                          "--metrics", "paper")
     assert code == 0, err
     assert "ROUGE-L" in out and "p" in out and "No significant difference in ACC" in out
+    assert "Signatures: " in out and "tok:rouge-score-default" in out  # the paper profile's ROUGE-L, named
 
 
 def test_compare_refuses_runs_on_different_turns_and_names_them(capsys, two_runs, tmp_path):
