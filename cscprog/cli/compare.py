@@ -30,7 +30,7 @@ def _num(value: float | None, signed: bool = False) -> str:
 
 
 def _metrics_table(report: dict[str, Any]) -> Table:
-    from cscprog.evaluation.compare import LABELS
+    from cscprog.evaluation.compare import LABELS, p_text
 
     table = Table(title=f"B - A over {report['turns']} turns ({report['profile']} profile, {report['test']}, "
                         f"{report['resamples']} resamples, seed {report['seed']})")
@@ -44,7 +44,7 @@ def _metrics_table(report: dict[str, Any]) -> Table:
             table.add_row(LABELS[key], "–", "–", "–", "–", entry["unavailable"] or "")
             continue
         table.add_row(LABELS[key], _num(entry["a"]), _num(entry["b"]), _num(entry["delta"], True),
-                      f"[{entry['low']:+.2f}, {entry['high']:+.2f}]", f"{entry['p_value']:.3g}")
+                      f"[{entry['low']:+.2f}, {entry['high']:+.2f}]", p_text(entry))
     return table
 
 
@@ -115,7 +115,7 @@ def compare_command(
 
     Exit status 2 when the runs are not on the same turns (the message names them) or an input is malformed.
     """
-    from cscprog.evaluation.compare import LABELS, TESTS, compare_runs, load_run
+    from cscprog.evaluation.compare import LABELS, TESTS, compare_runs, load_run, p_text
     from cscprog.evaluation.metrics.conventions import PROFILES
     from cscprog.evaluation.metrics.neural import load_scorers
 
@@ -131,7 +131,8 @@ def compare_command(
     settings = loaded_config.metrics
     a, b = load_run(run_a), load_run(run_b)
     profile = metrics or a.profile or settings.profile
-    report = compare_runs(a, b, labels=tax.names, profile=profile, scorers=load_scorers(settings, profile), test=test,
+    scorers = load_scorers(settings, profile, semantic=True)
+    report = compare_runs(a, b, labels=tax.names, profile=profile, scorers=scorers, test=test,
                           resamples=resamples or settings.resamples,
                           seed=settings.seed if seed is None else seed)
     if judge:
@@ -152,7 +153,7 @@ def compare_command(
         for name, groups in report["breakdowns"].items():
             tested = {g: e for g, e in groups.items() if "accuracy" in e}
             for key in ("accuracy", "rouge_l", "bleu2"):
-                significant = [f"{g} ({e[key]['delta']:+.1f}, p={e[key]['p_value']:.3g})" for g, e in tested.items()
+                significant = [f"{g} ({e[key]['delta']:+.1f}, {p_text(e[key])})" for g, e in tested.items()
                                if key in e and e[key]["significant"]]
                 out.print(f"{LABELS[key]} by {name}: {len(tested)} of {len(groups)} group(s) tested; significant "
                           "differences: " + (", ".join(significant) if significant else "none") + " (details: --json)")

@@ -36,6 +36,7 @@ from cscprog.cli.runs import (
     run_engine,
 )
 from cscprog.errors import ConfigError
+from cscprog.evaluation.comparability import paper_comparability
 from cscprog.framework import Taxonomy
 from cscprog.lm.preflight import check_setup
 from cscprog.roles import Role
@@ -88,8 +89,15 @@ def _metric_options(loaded_config: Any, metrics: str | None, bertscore: bool | N
 
 
 def _notes(result: dict[str, Any]) -> list[str]:
-    """Why each missing model-based score is missing."""
-    return [f"{key}: {why}" for key, why in (result.get("unavailable") or {}).items() if key != "semantic"]
+    """Why each missing model-based score is missing, the signatures, and which paper columns are comparable."""
+    marks = paper_comparability(result)
+    comparable = [name for name, mark in marks.items() if mark["comparable"]]
+    others = [name for name, mark in marks.items() if not mark["comparable"]]
+    signatures = "; ".join(f"{key} {signature}" for key, signature in (result.get("signatures") or {}).items())
+    return [*(f"{key}: {why}" for key, why in (result.get("unavailable") or {}).items() if key != "semantic"),
+            f"Signatures: {signatures}",
+            f"Comparable with the paper's Table 2 (on its CSConv test set only): {', '.join(comparable) or 'none'}; "
+            f"not comparable: {', '.join(others) or 'none'} (why: report.md)"]
 
 
 def _load_program(path: Path | None, taxonomy: Taxonomy, explicit_taxonomy: bool) -> tuple[Any, dict[str, Any] | None]:
@@ -256,16 +264,9 @@ def _objective(spec: str | None, weights: str | None, profile: str | None, loade
     terms = parse_terms(spec)
     chosen = profile or loaded_config.metrics.profile
     scorers = None
-    if {"bertscore", "bleurt"} & set(terms):
-        scorers = load_scorers(loaded_config.metrics, chosen, bertscore="bertscore" in terms)
-    if "semantic" in terms:
-        from cscprog.evaluation.metrics import load_semantic_scorer
-        from cscprog.evaluation.metrics.columns import Scorers
-
-        scorers = scorers or Scorers()
-        scorers.semantic, why = load_semantic_scorer()
-        if why:
-            scorers.reasons["semantic"] = why
+    if {"bertscore", "bleurt", "semantic"} & set(terms):
+        scorers = load_scorers(loaded_config.metrics, chosen, bertscore="bertscore" in terms,
+                               semantic="semantic" in terms)
     return Objective(terms, labels=tax.names, profile=chosen, scorers=scorers)
 
 

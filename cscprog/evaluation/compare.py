@@ -42,7 +42,7 @@ from cscprog.evaluation.metrics.columns import Column, Scorers, metric_columns
 from cscprog.evaluation.metrics.conventions import get_profile
 from cscprog.evaluation.predictions import read_predictions
 
-__all__ = ["TESTS", "RunRecords", "compare_runs", "difference_sentence", "load_run"]
+__all__ = ["TESTS", "RunRecords", "compare_runs", "difference_sentence", "load_run", "p_text"]
 
 TESTS = ("bootstrap", "randomization")
 """The paired tests :func:`compare_runs` offers."""
@@ -208,6 +208,19 @@ def compare_runs(
             "resamples": resamples, "seed": seed, "confidence": 0.95, "metrics": metrics, "breakdowns": breakdowns}
 
 
+def p_text(entry: dict[str, Any]) -> str:
+    """``p = 0.048``, or ``p < 0.001`` when no resample crossed zero (the test's resolution is 1/resamples).
+
+    Example:
+        ```python
+        p_text({"p_value": 0.0, "resamples": 1000})   # 'p < 0.001'
+        ```
+    """
+    if entry["p_value"] == 0 and entry.get("resamples"):
+        return f"p < {1 / entry['resamples']:.2g}"
+    return f"p = {entry['p_value']:.3g}"
+
+
 def difference_sentence(label: str, entry: dict[str, Any]) -> str:
     """One plain sentence about a difference entry (``delta``, ``low``, ``high``, ``p_value``, ``n``).
 
@@ -218,7 +231,7 @@ def difference_sentence(label: str, entry: dict[str, Any]) -> str:
         ```
     """
     figures = (f"B - A = {entry['delta']:+.2f}, 95% CI [{entry['low']:+.2f}, {entry['high']:+.2f}], "
-               f"p = {entry['p_value']:.3g} over {entry['n']} turns")
+               f"{p_text(entry)} over {entry['n']} turns")
     if entry["p_value"] >= 0.05:
         return f"No significant difference in {label}: {figures}."
     better = "B" if entry["delta"] > 0 else "A"

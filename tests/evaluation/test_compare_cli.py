@@ -91,6 +91,8 @@ def test_difference_sentence_is_plain():
         "No significant difference in ROUGE-L: B - A = +0.40, 95% CI [-0.80, +1.60], p = 0.48 over 120 turns.")
     assert difference_sentence("ACC", {**entry, "delta": -3.0, "low": -5.0, "high": -1.0, "p_value": 0.01}).startswith(
         "A is better on ACC")
+    assert "p < 0.001 over" in difference_sentence("B-2", {**entry, "delta": 2, "low": 1, "high": 3, "p_value": 0.0,
+                                                            "resamples": 1000})
 
 
 def test_compare_judge_over_the_loopback_server_counts_position_bias_and_resumes(capsys, two_runs, tmp_path):

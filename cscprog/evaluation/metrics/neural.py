@@ -41,6 +41,7 @@ from cscprog.evaluation.metrics.conventions import (
     bleurt_signature,
 )
 from cscprog.evaluation.metrics.packaged_encoder import ENCODER_LAYER, encoder_name, packaged_encoder_dir
+from cscprog.evaluation.metrics.semantic import load_semantic_scorer
 
 __all__ = ["BertScoreScorer", "BleurtScorer", "load_bertscore", "load_bleurt", "load_scorers"]
 
@@ -231,11 +232,12 @@ def load_bleurt(checkpoint: str | None) -> tuple[BleurtScorer | None, str | None
 BERTSCORE_OFF = "off: pass --bertscore or set [metrics] bertscore = true (on by default under --metrics paper)"
 
 
-def load_scorers(settings: Any, profile: str, *, bertscore: bool | None = None) -> Scorers:
+def load_scorers(settings: Any, profile: str, *, bertscore: bool | None = None, semantic: bool = False) -> Scorers:
     """The BERTScore and BLEURT scorers a ``[metrics]`` section asks for (each None with its reason).
 
     BERTScore is on when ``bertscore`` says so, else when ``settings.bertscore`` is true or the profile is
     ``paper``. A model directory whose name contains bert-base-chinese gets layer 8 unless a layer is set.
+    ``semantic`` also loads the static wordllama scorer (WL-F1); without it WL-F1 is "not requested".
 
     Example:
         ```python
@@ -259,4 +261,11 @@ def load_scorers(settings: Any, profile: str, *, bertscore: bool | None = None) 
     bleurt, why = load_bleurt(settings.bleurt_checkpoint)
     if why:
         reasons["bleurt"] = why
-    return Scorers(bert, bleurt, None, reasons)
+    static = None
+    if semantic:
+        static, why = load_semantic_scorer()
+        if why:
+            reasons["semantic"] = why
+    else:
+        reasons["semantic"] = "not requested"
+    return Scorers(bert, bleurt, static, reasons)
