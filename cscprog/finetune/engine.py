@@ -22,7 +22,7 @@ from typing import Any
 
 from dspy.lm15 import Message, Request, Response, TextPart, Usage
 
-from cscprog.lm.local.engine import chat_messages
+from cscprog.lm.local.messages import chat_messages
 
 __all__ = ["AsyncTransformersEngine", "TransformersEngine"]
 

@@ -21,7 +21,8 @@ prefix states that make this fast), so the same request gives the same text. One
 
 The pieces: :mod:`cscprog.lm.local.model` (the loaded model shared per file, its prefix states and grammars),
 :mod:`cscprog.lm.local.llama` (importing llama.cpp; no weight repacking on AMX machines),
-:mod:`cscprog.lm.local.threads` (how many threads llama.cpp gets) and :mod:`cscprog.lm.local.weights`.
+:mod:`cscprog.lm.local.threads` (how many threads llama.cpp gets), :mod:`cscprog.lm.local.messages` (a request
+as chat messages and a response format) and :mod:`cscprog.lm.local.weights`.
 
 Example:
     ```python
@@ -52,12 +53,12 @@ from dspy.lm15 import (
     Request,
     Response,
     TextPart,
-    UnsupportedFeatureError,
     Usage,
 )
 
 from cscprog.errors import ConfigError
 from cscprog.lm.local.llama import LLAMA_MISSING, llama_available
+from cscprog.lm.local.messages import chat_messages, json_schema_of
 from cscprog.lm.local.model import DEFAULT_PREFIX_CACHE_BYTES, DEFAULT_SEED, SharedModel, shared_model
 from cscprog.lm.local.sampling import OutputTruncated, SamplingOptions, sample_completion
 from cscprog.lm.local.weights import resolve_model_file
@@ -75,74 +76,10 @@ PROVIDER = "local"
 """The provider prefix of the model string: ``local/<model name>``."""
 DEFAULT_MAX_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.0
-DEFAULT_TEMPERATURE = 0.0
 """Greedy decoding unless a role asks otherwise: small models follow formats best at temperature 0."""
 DEFAULT_REPEAT_PENALTY = 1.1
 """llama.cpp's customary repetition penalty over the last 64 generated tokens: small models loop without one."""
 SUPPORTED_PARAMS = frozenset({"temperature", "max_tokens", "seed", "stop", "top_p", "top_k", "response_format"})
-
-
-def _text_of(parts: Any) -> str:
-    if parts is None:
-        return ""
-    if isinstance(parts, str):
-        return parts
-    texts = []
-    for part in parts:
-        if not isinstance(part, TextPart):
-            raise UnsupportedFeatureError(f"the local model reads text only, got a {type(part).__name__}")
-        texts.append(part.text)
-    return "".join(texts)
-
-
-def chat_messages(request: Request) -> list[dict[str, str]]:
-    """The request as chat-template messages (system first, then the turns' text); no tools, text only.
-
-    Also used by :mod:`cscprog.finetune.engine`, whose transformers models take the same messages.
-
-    Example:
-        ```python
-        chat_messages(Request(model="local/x", messages=(Message.user("hi"),)))   # [{'role': 'user', ...}]
-        ```
-    """
-    if request.tools:
-        raise UnsupportedFeatureError("the local model has no native tool calling; use a text-based adapter")
-    messages = []
-    system = _text_of(request.system)
-    if system:
-        messages.append({"role": "system", "content": system})
-    for message in request.messages:
-        if message.role == "tool":
-            raise UnsupportedFeatureError("the local model has no native tool calling (got a tool message)")
-        role = "system" if message.role == "developer" else message.role
-        messages.append({"role": role, "content": _text_of(message.parts)})
-    return messages
-
-
-def json_schema_of(response_format: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
-    """Read a ``response_format``: ``(wants_json, schema)``.
-
-    Accepts DSPy's canonical ``{"type": "json_schema", "schema": ...}``, OpenAI's nested
-    ``{"type": "json_schema", "json_schema": {"schema": ...}}`` and ``{"type": "json_object"[, "schema": ...]}``.
-
-    Example:
-        ```python
-        json_schema_of({"type": "json_object"})  # (True, None): any JSON object
-        ```
-    """
-    if not response_format:
-        return False, None
-    kind = response_format.get("type")
-    if kind == "json_schema":
-        schema = response_format.get("schema")
-        if schema is None and isinstance(response_format.get("json_schema"), dict):
-            schema = response_format["json_schema"].get("schema")
-        return True, schema
-    if kind == "json_object":
-        return True, response_format.get("schema")
-    if kind in (None, "text"):
-        return False, None
-    raise UnsupportedFeatureError(f"the local model does not support response_format type {kind!r}")
 
 
 class LlamaEngine:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from cscprog.errors import ConfigError
+from cscprog.lm.local.engine import LlamaEngine
 
 __all__ = ["OptionScore", "local_engine_of", "score_options"]
 
@@ -53,8 +54,6 @@ def local_engine_of(lm: Any) -> Any | None:
         local_engine_of(runtime.lm_for("classifier")) is not None   # True on the embedded model
         ```
     """
-    from cscprog.lm.local.engine import LlamaEngine
-
     engine = getattr(lm, "engine", None)
     return engine if isinstance(engine, LlamaEngine) else None
 
