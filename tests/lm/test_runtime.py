@@ -154,7 +154,9 @@ def test_rate_limit_is_shared_by_all_threads(tmp_path, key):
         assert answers == [f"srv:q{index}" for index in range(25)]
         assert elapsed >= (25 - 10) / 10 - 0.05  # a full bucket (one second: 10 calls) at once, then 10/s
         arrivals = sorted(request.time for request in server.requests)
-        assert arrivals[-1] - arrivals[0] >= 1.4
+        # The bucket holds 10 calls and refills at 10/s, so calls i and i + 20 are at least a second apart at the
+        # server, however late the machine lets either of them start (a late start only spreads them further).
+        assert min(later - earlier for earlier, later in zip(arrivals, arrivals[20:])) >= 0.9
         assert runtime.limiter("supporter") is runtime.limiter("customer")  # same endpoint + model
         assert runtime.gate.waited_seconds > 0
         runtime.close()
