@@ -95,7 +95,10 @@ class TransformersEngine:
             if config.stop:
                 options.update(stop_strings=list(config.stop), tokenizer=tokenizer)
             with torch.no_grad():
-                output = model.generate(**inputs, **options)
+                # Only what a causal LM's generate takes: some tokenizers (under transformers 4) also return
+                # token_type_ids, which generate refuses.
+                output = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                        **options)
         prompt_tokens = int(inputs["input_ids"].shape[1])
         new = output[0][prompt_tokens:]
         text = tokenizer.decode(new, skip_special_tokens=True)
