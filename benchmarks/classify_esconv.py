@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -34,7 +35,8 @@ from cscprog.data import read_dialogues  # noqa: E402
 from cscprog.framework import load_taxonomy  # noqa: E402
 from cscprog.lm.runtime import Runtime  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "esconv" / "FailedESConv.json"
+SHARED = Path(os.environ.get("CSCPROG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = SHARED / "esconv" / "FailedESConv.json"
 
 
 def calibrated_run(args: argparse.Namespace) -> bool:

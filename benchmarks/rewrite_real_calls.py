@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -35,7 +36,8 @@ from cscprog.data import Dialogue, read_dialogues  # noqa: E402
 from cscprog.framework import load_taxonomy  # noqa: E402
 from cscprog.lm.runtime import Runtime  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sgd_banking" / "dialogues.jsonl"
+SHARED = Path(os.environ.get("CSCPROG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = SHARED / "sgd_banking" / "dialogues.jsonl"
 
 
 def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -64,6 +66,7 @@ def main() -> int:
     parser.add_argument("--cache-dir", default="~/.cache/cscprog")
     parser.add_argument("--out", type=Path, default=None, help="JSONL of every decision and rewrite")
     parser.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    parser.add_argument("--no-screen", action="store_true", help="skip the LLM pre-filter (screen)")
     args = parser.parse_args()
     if not args.data.is_file():
         print(f"{args.data}: not found (the shared real data sits beside the repository)", file=sys.stderr)
@@ -74,7 +77,8 @@ def main() -> int:
         {"lm": {"model": "local", "local_model_size": args.size}, "cache": {"dir": args.cache_dir}}, environ={}
     )
     runtime = Runtime(config)
-    rewriter = Rewriter(taxonomy, language="en", use_judge=not args.no_judge, structure=args.structure)
+    rewriter = Rewriter(taxonomy, language="en", use_judge=not args.no_judge, use_screen=not args.no_screen,
+                        structure=args.structure)
     results, rows, seconds = [], [], []
     with runtime.activate():
         for dialogue in calls:
@@ -103,7 +107,8 @@ def main() -> int:
                 valid += turn.strategy in taxonomy.names and not turn.extra_strategies
     step = max(1, 200 // args.n)
     print(f"calls: {len(calls)} of {args.data.name} (every {step}th by id: {calls[0].id} ... {calls[-1].id})")
-    print(f"model: embedded {args.size}; structure {args.structure}; judge {'off' if args.no_judge else 'on'}")
+    print(f"model: embedded {args.size}; structure {args.structure}; screen {'off' if args.no_screen else 'on'}; "
+          f"judge {'off' if args.no_judge else 'on'}")
     print(f"kept: {kept}/{len(results)} = {kept / len(results):.0%} (95% Wilson interval {low:.0%}-{high:.0%})")
     share = valid / supporter if supporter else 0.0
     print(f"supporter turns with one valid strategy: {valid}/{supporter} = {share:.0%} (over every rewrite produced)")
