@@ -89,12 +89,13 @@ def main() -> int:
             rows.append({"id": dialogue.id, "seconds": round(seconds[-1], 1), "decision": result.decision.to_json(),
                          "judge": result.judge,
                          "candidate": result.candidate.to_json() if result.candidate is not None else None})
+            if args.out:  # one line per call as it finishes, so a long run can be read while it runs
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                with args.out.open("a" if len(rows) > 1 else "w", encoding="utf-8") as handle:
+                    handle.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
             verdict = "kept" if result.decision.kept else f"{result.decision.stage}:{result.decision.rule}"
             print(f"{dialogue.id}: {verdict} ({seconds[-1]:.0f} s)", file=sys.stderr)
     runtime.close()
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     kept = sum(r.decision.kept for r in results)
     low, high = wilson(kept, len(results))
     supporter = valid = 0

@@ -219,7 +219,8 @@ class RewriteSupporterTurn(dspy.Signature):
     conversation, then write the turn so that it does exactly that. Keep what the raw line says (facts, amounts,
     options) and clean up its wording; one or two sentences, polite and concrete. Replace personal data with
     placeholders ([Name], [Phone Number], [Card Number], [Company Name]; Chinese: [姓名], [手机号码], [卡号],
-    [公司名称]). Write only what the supporter says, in the requested language.
+    [公司名称]). Write only what the supporter says, in the requested language: no notes, no stage directions, nothing
+    in parentheses.
     """
 
     conversation: str = dspy.InputField(desc="The rewritten dialogue so far, one 'Speaker: text' line each.")
@@ -235,7 +236,8 @@ class WriteTurn(dspy.Signature):
     Do what the task says, in one or two sentences, as the given speaker, so that it follows naturally from the
     conversation so far. When a raw line is given, keep what it says and clean up its wording. Use placeholders
     for personal data ([Name], [Phone Number], [Card Number], [Company Name]; Chinese: [姓名], [手机号码], [卡号],
-    [公司名称]). Write only what the speaker says, in the requested language.
+    [公司名称]). Write only what the speaker says, in the requested language: no notes, no stage directions, nothing
+    in parentheses.
     """
 
     conversation: str = dspy.InputField(desc="The rewritten dialogue so far, one 'Speaker: text' line each.")

@@ -41,12 +41,12 @@ __all__ = ["STEP_TOKENS", "StepwiseRewrite"]
 STEP_TOKENS = 192
 """Completion budget of one step (a turn of one or two sentences, plus its JSON)."""
 
-_TASKS = {
-    "opening": "Greet the customer warmly and offer help (opening the call).",
+_TASKS = {  # no parentheses: a small model copies them into the turn, and the note rules then remove it
+    "opening": "Open the call: greet the customer warmly and offer help.",
     "request": "Say why you are calling.",
-    "verification": "Ask the customer for identifying details (name and card or phone number) to verify them.",
+    "verification": "Ask the customer for identifying details, such as name and card or phone number, to verify them.",
     "verification_reply": "Give the identifying details asked for, as placeholders such as [Name].",
-    "closing": "Thank the customer and say goodbye (closing the call).",
+    "closing": "Close the call: thank the customer and say goodbye.",
 }
 
 

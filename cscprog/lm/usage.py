@@ -42,6 +42,7 @@ class UsageRow:
     transient_retries: int = 0
     parse_retries: int = 0
     invalid_retries: int = 0
+    truncated_retries: int = 0
     failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -109,8 +110,9 @@ class UsageLedger:
                     row.saved_cost_usd += float(cost)
 
     def record_retry(self, role: str | None, kind: str, model: str | None = None) -> None:
-        """Count one retry: ``kind`` is ``"transient"`` (429/5xx/timeout), ``"parse"`` or ``"invalid"``."""
-        if kind not in ("transient", "parse", "invalid"):
+        """Count one retry: ``kind`` is ``"transient"`` (429/5xx/timeout), ``"parse"``, ``"invalid"`` or
+        ``"truncated"`` (a structured output cut off by its token budget, retried with a larger one)."""
+        if kind not in ("transient", "parse", "invalid", "truncated"):
             raise ValueError(f"unknown retry kind {kind!r}")
         with self._lock:
             for row in self._rows(role, model):

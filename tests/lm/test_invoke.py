@@ -230,3 +230,16 @@ def test_ainvoke_over_http(tmp_path, key):
         assert answers == [f"srv:q{i}" for i in range(4)]
         assert server.count == 5
         runtime.close()
+
+
+def test_a_truncated_output_is_retried_with_twice_the_budget_never_parsed(tmp_path):
+    from cscprog.lm.local.sampling import OutputTruncated
+
+    lm = scripted_lm(lambda field, request: "Empathy",
+                     script=[OutputTruncated("cut off", max_tokens=300), OutputTruncated("cut off", max_tokens=600)])
+    runtime = scripted_runtime(tmp_path, lm)
+    with runtime.activate():
+        prediction = invoke(qa(), role="classifier", max_tokens=300, question="q")
+    assert prediction.answer == "Empathy"
+    assert [request.max_tokens for request in lm.engine.requests] == [300, 600, 1200]
+    assert runtime.usage()["by_role"]["classifier"]["truncated_retries"] == 2
