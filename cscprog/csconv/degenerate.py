@@ -12,7 +12,8 @@ The rules, in the order they run (:data:`DEGENERATE_RULES`):
 * ``repeated_turn``: a turn whose normalised text (case, spaces and punctuation ignored) of at least
   ``min_repeat_chars`` characters equals the turn just before it, the same speaker's previous turn, or two
   earlier turns: an echo or a loop. A real call may say one long sentence twice, far apart (two transfers
-  each confirmed the same way), so a single distant repeat passes.
+  each confirmed the same way), so a single distant repeat passes. A shorter turn ("To Diego.") said by one
+  speaker ``max_short_repeats`` times is a loop too.
 * ``copied_context``: a turn sharing a run of at least ``min_copy_tokens`` consecutive tokens (case and
   punctuation ignored) with the context it was written from (scenario, goal, profile).
 * ``ngram_repetition``: a turn whose token n-grams (words, or single ideographs for Chinese) repeat
@@ -79,6 +80,7 @@ class DegenerateRules:
         min_ngram_tokens: Turns with fewer tokens are not checked for inner repetition.
         max_repeated_share: Most share of a turn's n-grams that may repeat within it.
         max_dialogue_repeated_share: Most share of the dialogue's n-grams that may repeat earlier ones.
+        max_short_repeats: A turn shorter than ``min_repeat_chars`` that one speaker says this many times is a loop.
 
     Example:
         ```python
@@ -93,6 +95,7 @@ class DegenerateRules:
     min_ngram_tokens: int = 12
     max_repeated_share: float = 0.4
     max_dialogue_repeated_share: float = 0.6
+    max_short_repeats: int = 3
 
     def __post_init__(self) -> None:
         if self.ngram < 1 or self.max_turn_chars < 1 or self.min_copy_tokens < 1:
@@ -176,6 +179,14 @@ def check_degenerate(
     keys = [normalize(turn.text) for turn in turns]
     for index, key in enumerate(keys):
         if len(key) < rules.min_repeat_chars:
+            same = [i for i in range(index) if keys[i] == key and turns[i].speaker == turns[index].speaker]
+            if len(same) + 1 >= rules.max_short_repeats:
+                return FilterDecision.drop(
+                    "repeated_turn",
+                    f"turn {index} says {turns[index].text.strip()!r} again: {len(same) + 1} times by the "
+                    f"{turns[index].speaker}",
+                    turn=index, earlier=same[-1],
+                )
             continue
         earlier = [i for i in range(index) if keys[i] == key]
         if earlier and (earlier[-1] >= index - 2 or len(earlier) >= 2):

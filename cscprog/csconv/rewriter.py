@@ -22,7 +22,8 @@
    (:func:`cscprog.csconv.degenerate.check_degenerate`: empty, runaway, repeated or looping turns, a customer
    speaking as the supporter), each a named rule of this stage;
 5. the LLM judge ``judge_rewrite`` (:class:`cscprog.signatures.JudgeRewrite`, role ``judge``): only "high"
-   quality is kept.
+   quality is kept, and only when the verdict's own criteria (ended completely, strategies followed, no noise)
+   all hold (rule ``criteria`` otherwise).
 
 The method lists the judge before the rule post-filters; every filter must pass, so the order changes only
 which reason is recorded, and running the free rule checks first saves the judge call on dialogues they drop.
@@ -338,6 +339,10 @@ class Rewriter(dspy.Module):
             }
             if judged.quality != "high":
                 return outcome.drop("judge", "quality", f"judged {judged.quality!r}: {judged.reason}")
+            failed = [name for name in ("ended_completely", "strategies_followed", "no_noise")
+                      if not outcome.judge[name]]
+            if failed:  # a "high" verdict that fails its own criteria is not a high-quality dialogue
+                return outcome.drop("judge", "criteria", f"judged 'high' but not {', '.join(failed)}: {judged.reason}")
         return outcome.keep(last, cleaned, dialogue.id, checked.details)
 
 

@@ -73,8 +73,15 @@ def test_repeated_turn_echo_loop_and_distant_repeat():
     assert check_degenerate(distant).kept
     thrice = dialogue(*[t.text for t in distant.turns], "good to know", long)
     assert check_degenerate(thrice).rule == "repeated_turn" and "3 times" in check_degenerate(thrice).reason
-    # short formulaic turns may recur
+    # short formulaic turns may recur; a short turn said a third time by one speaker is a loop (a real rewrite
+    # by the 0.5B model answered "To Diego" to seven different customer lines)
     assert check_degenerate(dialogue(GOOD[0], "Yes, that's correct.", GOOD[2], "Yes, that's correct.")).kept
+    looped = dialogue(GOOD[0], "I want to send money.", "To Diego", "Send $1,210.", "To Diego.", "How long?",
+                      "to diego", "Thanks.")
+    decision = check_degenerate(looped)
+    assert decision.rule == "repeated_turn" and decision.details["turn"] == 6
+    assert "3 times by the supporter" in decision.reason
+    assert check_degenerate(dialogue(*[t.text for t in looped.turns][:6])).kept  # twice is not yet a loop
 
 
 def test_copied_context_the_scenario_in_every_turn():

@@ -51,7 +51,7 @@ def variant(**changes: dict[str, Any]) -> list[dict[str, Any]]:
     return turns
 
 
-def answers(rewritten: Any = GOOD, *, abusive=False, poor=False, quality="high", reason="checked"):
+def answers(rewritten: Any = GOOD, *, abusive=False, poor=False, quality="high", reason="checked", criteria=None):
     """A scripted answer function for the three predictors of the Rewriter."""
 
     def answer(field: str, request: AnswerRequest) -> str:
@@ -65,7 +65,7 @@ def answers(rewritten: Any = GOOD, *, abusive=False, poor=False, quality="high",
         if field == "quality":
             return quality
         if field in BOOLS:
-            return str(quality == "high")
+            return str(quality == "high" if criteria is None else criteria.get(field, True))
         if field == "reason":
             return reason
         raise AssertionError(f"unexpected field {field}")
@@ -223,6 +223,13 @@ def test_the_judge_keeps_high_quality_only(quality):
     assert result.decision.reason == f"judged {quality!r}: the call is cut off"
     assert result.judge["quality"] == quality and result.judge["ended_completely"] is False
     assert result.dialogue is None and result.candidate.turns[-1].text == "Thanks for calling, goodbye!"
+
+
+def test_a_high_verdict_that_fails_its_own_criteria_is_dropped():
+    # seen on a real call: quality "high" with ended_completely and no_noise false
+    result, _ = run(Rewriter(), quality="high", reason="mixed", criteria={"ended_completely": False, "no_noise": False})
+    assert not result.decision.kept and (result.decision.stage, result.decision.rule) == ("judge", "criteria")
+    assert result.decision.reason == "judged 'high' but not ended_completely, no_noise: mixed"
 
 
 def test_an_unparsable_verdict_is_a_recorded_judge_failure():
