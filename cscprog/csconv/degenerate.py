@@ -12,8 +12,8 @@ The rules, in the order they run (:data:`DEGENERATE_RULES`):
 * ``repeated_turn``: a turn whose normalised text (case, spaces and punctuation ignored) of at least
   ``min_repeat_chars`` characters equals the turn just before it, the same speaker's previous turn, or two
   earlier turns: an echo or a loop. A real call may say one long sentence twice, far apart (two transfers
-  each confirmed the same way), so a single distant repeat passes. A shorter turn ("To Diego.") said by one
-  speaker ``max_short_repeats`` times is a loop too.
+  each confirmed the same way), so a single distant repeat passes. A shorter supporter turn ("To Diego.") said
+  ``max_short_repeats`` times is a loop too (customers of real calls do say "Yes, that's correct." three times).
 * ``copied_context``: a turn sharing a run of at least ``min_copy_tokens`` consecutive tokens (case and
   punctuation ignored) with the context it was written from (scenario, goal, profile).
 * ``ngram_repetition``: a turn whose token n-grams (words, or single ideographs for Chinese) repeat
@@ -80,7 +80,7 @@ class DegenerateRules:
         min_ngram_tokens: Turns with fewer tokens are not checked for inner repetition.
         max_repeated_share: Most share of a turn's n-grams that may repeat within it.
         max_dialogue_repeated_share: Most share of the dialogue's n-grams that may repeat earlier ones.
-        max_short_repeats: A turn shorter than ``min_repeat_chars`` that one speaker says this many times is a loop.
+        max_short_repeats: A supporter turn shorter than ``min_repeat_chars`` said this many times is a loop.
 
     Example:
         ```python
@@ -180,7 +180,7 @@ def check_degenerate(
     for index, key in enumerate(keys):
         if len(key) < rules.min_repeat_chars:
             same = [i for i in range(index) if keys[i] == key and turns[i].speaker == turns[index].speaker]
-            if len(same) + 1 >= rules.max_short_repeats:
+            if turns[index].speaker != CUSTOMER and len(same) + 1 >= rules.max_short_repeats:
                 return FilterDecision.drop(
                     "repeated_turn",
                     f"turn {index} says {turns[index].text.strip()!r} again: {len(same) + 1} times by the "

@@ -82,6 +82,10 @@ def test_repeated_turn_echo_loop_and_distant_repeat():
     assert decision.rule == "repeated_turn" and decision.details["turn"] == 6
     assert "3 times by the supporter" in decision.reason
     assert check_degenerate(dialogue(*[t.text for t in looped.turns][:6])).kept  # twice is not yet a loop
+    # a customer confirming three times is what real callers do
+    confirming = dialogue(GOOD[0], "Yes, that's correct.", GOOD[2], "Yes, that's correct.", GOOD[4],
+                          "Yes, that's correct.")
+    assert check_degenerate(confirming).kept
 
 
 def test_copied_context_the_scenario_in_every_turn():
