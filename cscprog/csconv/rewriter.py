@@ -13,8 +13,9 @@
    alternate, every supporter turn carries one strategy and the opening, verification and closing strategies
    sit where the flow rules put them (the embedded model decodes it under the structure's JSON-schema grammar,
    so it cannot break any of that); or ``stepwise`` (:class:`cscprog.csconv.stepwise.StepwiseRewrite`): one
-   short call per turn, the shape built by the program; ``structure="auto"`` uses it when the ``rewriter``
-   role runs on the embedded model. The completion budget is sized from the call
+   short call per turn, the shape built by the program; ``structure="auto"`` uses ``exchanges`` when the
+   ``rewriter`` role runs on the embedded model (measured on 6 real banking calls with the 0.5B model: the same
+   share kept as stepwise, none, at 30-90 s a call against stepwise's 240-280 s). The completion budget is sized from the call
    (:func:`rewrite_budget`); a truncated output is retried with twice the budget, never parsed (see
    :func:`cscprog.lm.invoke.invoke`). A rewrite still unusable after the retries is a failure of this stage;
 4. the rule post-filters (:func:`cscprog.csconv.postfilter.postfilter`): system notes stripped, multi-label turns,
@@ -149,7 +150,7 @@ class Rewriter(dspy.Module):
         use_judge: Run the LLM judge.
         language: ``"en"`` or ``"zh"``: the language of the rewritten dialogues; None keeps each input's.
         attempts: Attempts at a usable output per LLM call (parse failures, invalid labels, truncation).
-        structure: ``stepwise``, ``exchanges``, ``turns``, or ``auto`` (stepwise on the embedded model, else
+        structure: ``stepwise``, ``exchanges``, ``turns``, or ``auto`` (exchanges on the embedded model, else
             turns).
 
     Attributes:
@@ -229,7 +230,7 @@ class Rewriter(dspy.Module):
         return None
 
     def resolved_structure(self) -> Literal["stepwise", "exchanges", "turns"]:
-        """The structure this call uses: ``auto`` is ``stepwise`` when the ``rewriter`` role is the embedded
+        """The structure this call uses: ``auto`` is ``exchanges`` when the ``rewriter`` role is the embedded
         model, else ``turns``; a taxonomy without opening and closing strategies always uses ``turns``."""
         if self.structure == "turns" or not supports_exchanges(self.taxonomy):
             return "turns"
@@ -237,7 +238,7 @@ class Rewriter(dspy.Module):
             return self.structure
         runtime = current_runtime()
         local = runtime is not None and runtime.settings(Role.REWRITER).is_local
-        return "stepwise" if local else "turns"
+        return "exchanges" if local else "turns"
 
     def _rewrite(self, merged: Dialogue, transcript: str, language: str, domain: str) -> tuple[list[Turn], str]:
         """Run the rewrite in the resolved structure: ``(turns, structure)``; raises GenerationFailure."""

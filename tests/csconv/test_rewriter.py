@@ -438,3 +438,51 @@ def test_the_embedded_model_rewrites_or_records_why_not(tmp_path):
     else:
         assert decision.stage in ("rewrite", "postfilter") and decision.rule and decision.reason
         assert usage["failures"] == (1 if decision.rule == "generation_failure" else 0)
+
+
+# -- the structures the embedded model uses -------------------------------------------------------------------------
+
+
+def _structured(field: str, request: AnswerRequest) -> str:
+    """Scripted answers for the exchanges and stepwise structures (distinct texts, so no loop rule fires)."""
+    from cscprog.signatures.exchanges import draft_of
+
+    if field == "rewritten":
+        count = len(draft_of(SOURCE.merged()).exchanges)
+        return json.dumps({
+            "opening": "Good morning, this is [Company Name] card services, how can I help?",
+            "request": "My card was declined at the petrol station just now.",
+            "verification": "May I have your full name and the card number, please?",
+            "verification_reply": "Sure, it's [Name] and the card is [Card Number].",
+            "exchanges": [{"strategy": "Problem Refinement", "supporter": f"Question number {i} about the purchase?",
+                           "customer": f"Answer number {i} about the purchase."} for i in range(count)],
+            "closing": "Thank you for your patience, goodbye!",
+        })
+    if field == "strategy":
+        return "Problem Refinement"
+    if field == "text":
+        return f"Written turn number {request.index} about the declined card."
+    return answers()(field, request)
+
+
+@pytest.mark.parametrize("structure", ["exchanges", "stepwise"])
+def test_structured_rewrites_place_speakers_and_the_fixed_strategies(structure):
+    lm = scripted_lm(_structured)
+    with dspy.context(lm=lm):
+        result = Rewriter(structure=structure)(dialogue=SOURCE)
+    assert result.decision.kept, result.decision.reason
+    assert result.decision.details["structure"] == structure
+    turns = result.dialogue.turns
+    assert [t.speaker for t in turns] == ["supporter", "customer"] * (len(turns) // 2) + ["supporter"]
+    assert [t.strategy for t in turns if t.speaker == "customer"] == [None] * (len(turns) // 2)
+    labels = [t.strategy for t in turns if t.speaker == "supporter"]
+    assert labels[:2] == ["Greeting", "Identity Verification"] and labels[-1] == "Appreciation and Closure"
+    assert set(labels[2:-1]) == {"Problem Refinement"}
+
+
+def test_auto_structure_is_turns_without_the_embedded_model():
+    with dspy.context(lm=scripted_lm(answers())):
+        assert Rewriter().resolved_structure() == "turns"
+    assert Rewriter(structure="stepwise").resolved_structure() == "stepwise"
+    with pytest.raises(ValueError, match="structure"):
+        Rewriter(structure="free")
