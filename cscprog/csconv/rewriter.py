@@ -15,8 +15,8 @@
    so it cannot break any of that); or ``stepwise`` (:class:`cscprog.csconv.stepwise.StepwiseRewrite`): one
    short call per turn, the shape built by the program; ``structure="auto"`` uses ``exchanges`` when the
    ``rewriter`` role runs on the embedded model (measured on 6 real banking calls with the 0.5B model: the same
-   share kept as stepwise, none, at 30-90 s a call against stepwise's 240-280 s). The completion budget is sized from the call
-   (:func:`rewrite_budget`); a truncated output is retried with twice the budget, never parsed (see
+   share kept as stepwise, none, at 30-90 s a call against stepwise's 240-280 s). The completion budget is sized
+   from the call (:func:`rewrite_budget`); a truncated output is retried with twice the budget, never parsed (see
    :func:`cscprog.lm.invoke.invoke`). A rewrite still unusable after the retries is a failure of this stage;
 4. the rule post-filters (:func:`cscprog.csconv.postfilter.postfilter`): system notes stripped, multi-label turns,
    the taxonomy's required strategies, alternation; then the degenerate-text checks
