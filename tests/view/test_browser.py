@@ -168,6 +168,8 @@ def test_human_eval_round_trip_page_to_ratings_to_scores(tmp_path, browser, eval
         browser.click(f"input[data-item='{items[1]}'][data-criterion='{criterion}'][value='tie']")
     assert browser.eval("document.querySelector('[data-role=progress]').dataset.done") == "2"
     browser.type_text(f"textarea[data-item='{items[1]}']", "both are polite; neither answers")
+    # The page saves on every input event; wait until the browser has stored the last one before reloading.
+    browser.wait_for("Object.values(localStorage).some(v => v.includes('neither answers') && v.includes('ann'))")
     browser.open(study.page)  # saved in the browser: still there after a reload
     assert browser.eval("document.querySelector('[data-role=progress]').dataset.done") == "2"
     browser.click("#export")
