@@ -53,3 +53,20 @@ def test_findings_name_kept_degenerate_dialogues_judges_and_a_worse_compile() ->
     assert "same reason for all 5 criteria" in text
     assert "lowered the dev metric from 60.00 to 25.00 (-35.00 points)" in text
     assert "below the base in reference context" in text and "ACC 40.00 -> 20.00" in text and "R-L" not in text
+
+
+def test_the_report_says_why_the_shown_synthesized_dialogue_was_rejected_by_the_rules() -> None:
+    from cscprog.demo.report import _rolecs
+
+    pasted = _dialogue([SCENARIO.text, SCENARIO.text, SCENARIO.text])
+    check = {"kept": False, "rule": "copied_context", "reason": "turn 0 copies the scenario", "details": {}}
+    result = SimpleNamespace(
+        plan=SimpleNamespace(max_utterances=3),
+        rolecs=SimpleNamespace(dialogues=[pasted], passed=[], runs=[],
+                               verdicts={"syn-1": {"passed": False, "scores": {}, "reasons": {},
+                                                   "rule_check": check}}),
+    )
+    text = "\n".join(_rolecs(result))  # type: ignore[arg-type]
+    assert "rejected by the rule check `copied_context` (judge not asked)" in text
+    assert "Not a usable dialogue: the rule check `copied_context` rejected it before the judge" in text
+    assert "turn 0 copies the scenario" in text

@@ -109,6 +109,12 @@ def _transcript(dialogue: Any) -> list[str]:
     return lines
 
 
+def _failed_rule(verdict: dict[str, Any]) -> bool:
+    """True when the degenerate-text rules rejected a synthesized dialogue before the judge was asked."""
+    check = verdict.get("rule_check") or {}
+    return check.get("kept") is False
+
+
 def _rolecs(result: DemoResult) -> list[str]:
     outcome = result.rolecs
     lines = ["## 2. RoleCS-style: synthesize role-play dialogues and judge them", ""]
@@ -120,6 +126,8 @@ def _rolecs(result: DemoResult) -> list[str]:
         judged = ("not judged: " + _clip(verdict["failure"], 80)) if "failure" in verdict else (
             f"{sum(verdict.get('scores', {}).values())}/5" + (" kept" if verdict.get("passed") else " rejected")
             if verdict else "not judged")
+        if _failed_rule(verdict):
+            judged = f"rejected by the rule check `{verdict['rule_check']['rule']}` (judge not asked)"
         profile = dialogue.profile.id if dialogue.profile else ""
         rows.append([dialogue.id, profile, dialogue.scenario.topic if dialogue.scenario else "", len(dialogue.turns),
                      dialogue.metadata.get("finish_reason"), judged])
@@ -133,6 +141,10 @@ def _rolecs(result: DemoResult) -> list[str]:
         sample = outcome.dialogues[0]
         lines += ["", f"### A synthesized dialogue: `{sample.id}`", "", *_transcript(sample), ""]
         verdict = outcome.verdicts.get(sample.id, {})
+        if _failed_rule(verdict):
+            check = verdict["rule_check"]
+            lines += [f"Not a usable dialogue: the rule check `{check['rule']}` rejected it before the judge "
+                      f"({_clip(check.get('reason'))}).", ""]
         if verdict.get("scores"):
             lines += _table(["criterion", "verdict", "reason"],
                             [[name, "yes" if ok else "no", _clip(verdict["reasons"].get(name))]

@@ -257,7 +257,8 @@ def rolecs_stage(ctx: DemoContext) -> RolecsOutcome:
 
     def judge_one(dialogue: Dialogue) -> dict[str, Any]:
         verdict = judge(dialogue)
-        return {"id": dialogue.id, "passed": verdict.passed, "scores": verdict.scores, "reasons": verdict.reasons}
+        return {"id": dialogue.id, "passed": verdict.passed, "scores": verdict.scores, "reasons": verdict.reasons,
+                "rule_check": verdict.rule_check}
 
     runs = [synthesized]
     verdicts: dict[str, dict[str, Any]] = {}
