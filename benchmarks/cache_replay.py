@@ -1,9 +1,11 @@
 """Replay speed of cscprog's ResponseCache against DSPy's own disk cache, on the same cached ``Predict`` calls.
 
-Records ``--n`` distinct ``dspy.Predict`` calls once (an offline engine; every record is written into both caches),
-then replays them with an engine that refuses every call, each replay in a fresh process from a cold cache instance
+Records ``--n`` distinct ``dspy.Predict`` calls once into each cache (an offline engine answering the same text
+both times: ours through ``activate``, so its result layer records the parsed outputs too; DSPy's directly), then
+replays them with an engine that refuses every call, each replay in a fresh process from a cold cache instance
 (our memory layer empty, DSPy's memory layer off), best of ``--repeat`` alternating rounds, and prints calls/s,
-the ratio ours/DSPy and the total replay time.
+the ratio ours/DSPy and the total replay time. Both replays run with DSPy's history disabled (as cscprog's runs
+do; the result layer serves only such calls). A last replay of ours under cProfile says where its time goes.
 
 DSPy's cache is reached through the same :class:`cscprog.cache.CacheRouter`, so both pay the same routing.
 
@@ -64,26 +66,6 @@ class _Engine:
         pass
 
 
-class _Tee:
-    """Records into both caches; never serves (so every call is made once)."""
-
-    def __init__(self, *caches: Any) -> None:
-        self.caches = caches
-
-    def get(self, request: dict, ignored_args_for_cache_key: list[str] | None = None) -> None:
-        return None
-
-    def put(
-        self,
-        request: dict,
-        value: Any,
-        ignored_args_for_cache_key: list[str] | None = None,
-        enable_memory_cache: bool = True,
-    ) -> None:  # noqa: E501
-        for cache in self.caches:
-            cache.put(dict(request), value, ignored_args_for_cache_key, enable_memory_cache)
-
-
 def _questions(n: int) -> list[str]:
     return [f"Customer {i}: my order #{100000 + i} has not arrived; what should I do next?" for i in range(n)]
 
@@ -106,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=25_000, help="number of cached Predict calls (default 25000)")
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temporary one)")
     parser.add_argument("--repeat", type=int, default=2, help="timed replays of each cache, best kept (default 2)")
-    parser.add_argument("--replay", choices=("ours", "dspy"), help=argparse.SUPPRESS)
+    parser.add_argument("--replay", choices=("ours", "dspy", "profile"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.replay:
         return _replay(args.replay, args.n, args.dir)
@@ -124,18 +106,24 @@ def main(argv: list[str] | None = None) -> int:
         recorder = _Engine()
         lm = dspy.LM("offline/bench-v1", engine=recorder, temperature=0.0)
         ours = ResponseCache(ours_dir)
+        with activate(ours), dspy.context(lm=lm, disable_history=True):
+            seconds, recorded = _run(program, questions)
+        ours.close()
         theirs = dspy.clients.Cache(
             enable_disk_cache=True,
             enable_memory_cache=False,
             disk_cache_dir=str(dspy_dir),
             disk_size_limit_bytes=int(3e10),
         )
-        with dspy.context(lm=lm, cscprog_cache=_Tee(ours, theirs)):
-            seconds, recorded = _run(program, questions)
-        ours.close()
+        with dspy.context(lm=lm, cscprog_cache=theirs, disable_history=True):
+            _seconds, theirs_recorded = _run(program, questions)
         theirs.disk_cache.close()
+        if theirs_recorded != recorded:
+            print("FAILED: the two recordings differ", file=sys.stderr)
+            return 1
         answers_file.write_text("\n".join(recorded), encoding="utf-8")
-        print(f"recorded {args.n} calls in {seconds:.1f} s ({args.n / seconds:.0f} calls/s), engine {recorder.calls}")
+        print(f"recorded {args.n} calls into each cache ({args.n / seconds:.0f} calls/s into ours), "
+              f"engine {recorder.calls}")
 
     # 2. Replay each in its own fresh process (cold cache instance, no history or garbage left from the other)
     #    with an engine that refuses every call.
@@ -164,7 +152,47 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"ratio ours/DSPy: {wall['dspy'] / wall['ours']:.2f} (wall), {cpu['dspy'] / cpu['ours']:.2f} (CPU)")
     print(f"total replay seconds (ours, {n} calls): {wall['ours']:.1f}")
+    command = [sys.executable, __file__, "--replay", "profile", "--n", str(args.n), "--dir", str(work)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"FAILED: profiled replay: {done.stderr.strip()[-2000:]}", file=sys.stderr)
+        return 1
+    print(done.stdout.rstrip())
     return 0
+
+
+STAGES = (
+    ("DSPy Predict input preparation (_forward_preprocess)", "predict.py", "_forward_preprocess"),
+    ("DSPy adapter resolution (resolve_adapter)", "decision.py", "resolve_adapter"),
+    ("result key (signature/demos/inputs/LM settings, sha256)", "result_keys.py", "result_key"),
+    ("result lookup (SQLite read, checksum, JSON decode)", "results.py", "get"),
+    ("hit reporting (counters, observer)", "predict_results.py", "_serve"),
+    ("DSPy Prediction + trace (_forward_postprocess)", "predict.py", "_forward_postprocess"),
+)
+
+
+def _profile(program: dspy.Predict, questions: list[str]) -> str:
+    """Where a replay's time goes: each stage's share of the profiled total (cProfile inflates absolute times)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for question in questions:
+        program(question=question)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(row[2] for row in stats.values())  # tottime over every function
+    lines = [f"where the replay's time goes (cProfile, {len(questions)} calls; shares of the profiled total):"]
+    covered = 0.0
+    for label, filename, function in STAGES:
+        seconds = sum(row[3] for (path, _line, name), row in stats.items() if name == function and
+                      path.endswith(filename))
+        covered += seconds
+        lines.append(f"  {100 * seconds / total:5.1f}%  {label}")
+    lines.append(f"  {100 * (total - covered) / total:5.1f}%  the rest: Module.__call__ and callback wrappers, "
+                 "settings contexts, the loop")
+    return "\n".join(lines)
 
 
 def _replay(which: str, n: int, work: Path) -> int:
@@ -181,16 +209,22 @@ def _replay(which: str, n: int, work: Path) -> int:
             disk_cache_dir=str(work / "dspy"),
             disk_size_limit_bytes=int(3e10),
         )
-        with dspy.context(lm=lm, cscprog_cache=cache):
+        with dspy.context(lm=lm, cscprog_cache=cache, disable_history=True):
             seconds, cpu, answers = _timed(program, questions)
+    elif which == "profile":
+        cache = ResponseCache(work / "ours", mode="replay")
+        with activate(cache), dspy.context(lm=lm, disable_history=True):
+            print(_profile(program, questions))
+        cache.close()
+        return 0
     else:
         cache = ResponseCache(work / "ours", mode="replay")
-        with activate(cache), dspy.context(lm=lm):
+        with activate(cache), dspy.context(lm=lm, disable_history=True):
             seconds, cpu, answers = _timed(program, questions)
-        counts = cache.run_stats()
+        counts, results = cache.run_stats(), dict(cache.results.counts)
         cache.close()
-        if counts["hits"] != n or counts["misses"]:
-            print(f"hits={counts['hits']} misses={counts['misses']}", file=sys.stderr)
+        if counts["hits"] != n or counts["misses"] or results["hits"] != n:
+            print(f"hits={counts['hits']} misses={counts['misses']} result hits={results['hits']}", file=sys.stderr)
             return 1
     expected = (work / "answers.txt").read_text(encoding="utf-8").split("\n")[:n]
     if refuser.calls or answers != expected:

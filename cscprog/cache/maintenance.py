@@ -22,6 +22,7 @@ from cscprog.cache.bundle import export_entries, import_entries
 from cscprog.cache.entries import stored_entries
 from cscprog.cache.keys import normalize_endpoint
 from cscprog.cache.memory import RecentEntries
+from cscprog.cache.results import ResultStore
 from cscprog.cache.stats import RunStats, read_last_run, summarize_entries
 
 __all__ = ["CacheMaintenance"]
@@ -41,6 +42,7 @@ class CacheMaintenance:
     _store: Any
     _stats: RunStats
     _recent: RecentEntries
+    results: ResultStore
 
     @property
     def where(self) -> str:
@@ -134,13 +136,15 @@ class CacheMaintenance:
         written = import_entries(self._store, Path(path), overwrite=overwrite)
         for key in written:
             self._recent.forget(key)
+        if written and overwrite:
+            self.results.clear()  # results derived from a replaced entry would be stale
         return len(written)
 
     def clear(self, *, model: str | None = None, endpoint: str | None = None) -> int:
         """Delete every entry, or those of one model and/or endpoint (``"default"`` for no ``api_base``).
 
         Returns:
-            The number of entries deleted.
+            The number of entries deleted (the result layer's entries are dropped too, and not counted).
 
         Example:
             ```python
@@ -148,6 +152,7 @@ class CacheMaintenance:
             ```
         """
         self._recent.clear()
+        self.results.clear()  # derived from the LM entries: rebuilt on the next readwrite run
         if model is None and endpoint is None:
             return int(self._store.clear(retry=True))
         wanted_endpoint = (normalize_endpoint(endpoint) or "default") if endpoint is not None else None

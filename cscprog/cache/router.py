@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from cscprog.cache.predict_results import install_result_layer
 from cscprog.context import CACHE_KEY, ROLE_KEY, active_cache
 
 if TYPE_CHECKING:
@@ -106,8 +107,10 @@ _install_lock = threading.Lock()
 def install_router() -> CacheRouter:
     """Make ``dspy.cache`` a :class:`CacheRouter` (idempotent, thread-safe) and return it.
 
-    Plain DSPy use is unchanged: without an active :class:`ResponseCache` the router forwards to the cache DSPy
-    had (or builds DSPy's default one on first use). Call it again after ``dspy.configure_cache``, which replaces
+    Also installs the result layer's wrapper of ``dspy.Predict`` (:mod:`cscprog.cache.predict_results`), which
+    serves nothing unless a :class:`ResponseCache` is active. Plain DSPy use is unchanged: without an active
+    :class:`ResponseCache` the router forwards to the cache DSPy had (or builds DSPy's default one on first
+    use). Call it again after ``dspy.configure_cache``, which replaces
     ``dspy.cache``; :func:`activate` does so itself.
 
     Example:
@@ -118,6 +121,7 @@ def install_router() -> CacheRouter:
     """
     import dspy
 
+    install_result_layer()
     current = vars(dspy).get("cache")
     if isinstance(current, CacheRouter):
         return current

@@ -30,6 +30,7 @@ from cscprog.cache.errors import CacheError, CacheMissError, CorruptEntry
 from cscprog.cache.keys import endpoint_of, model_of, provider_of, request_key
 from cscprog.cache.maintenance import CacheMaintenance
 from cscprog.cache.memory import Entry, MemoryStore, RecentEntries
+from cscprog.cache.results import CallRecord, ResultStore, is_recording, note_call
 from cscprog.cache.shards import ShardedStore
 from cscprog.cache.stats import RunStats, finish_run
 from cscprog.config import CACHE_MODES, CacheMode
@@ -98,6 +99,7 @@ class ResponseCache(CacheMaintenance):
             except (OSError, sqlite3.Error) as error:
                 raise CacheError(f"{self.directory}: cannot open the response cache there: {error}") from None
         self._stats = RunStats(mode, self.version)
+        self.results = ResultStore(self.directory, mode=mode, size_limit=int(size_limit_bytes))
         self._finalizer = weakref.finalize(self, finish_run, self.directory, self._stats, self._store)
         self.enable_disk_cache = self.directory is not None
         self.enable_memory_cache = True
@@ -137,8 +139,9 @@ class ResponseCache(CacheMaintenance):
         self.close()
 
     def close(self) -> None:
-        """Write this process's counters to ``last_run.json`` (if anything happened) and close the store."""
+        """Write this process's counters to ``last_run.json`` (if anything happened) and close the stores."""
         self._finalizer()
+        self.results.close()
 
     # --- the interface DSPy calls -------------------------------------------------------------------------------
 
@@ -216,8 +219,11 @@ class ResponseCache(CacheMaintenance):
                 meta = entry[0]
                 usage, cost = meta.get("usage") or {}, meta.get("cost")
                 self._stats.hit(model, shown, usage, cost)
-                if self.observer is not None:
-                    self.observer.on_hit(self._call_info(request, key, model, endpoint), dict(usage), cost)
+                if self.observer is not None or is_recording():
+                    info = self._call_info(request, key, model, endpoint)
+                    note_call(CallRecord(key, model, endpoint, info.n, info.prompt_chars, info.max_tokens, usage, cost))
+                    if self.observer is not None:
+                        self.observer.on_hit(info, dict(usage), cost)
                 return record
         self._stats.count("misses", model, shown)
         if self.mode == "replay":
@@ -250,10 +256,31 @@ class ResponseCache(CacheMaintenance):
             logger.warning("cannot compute a cache key (%s); the result is not stored", error)
             key, model, endpoint = "", model_of(request), endpoint_of(request)
         usage, cost = usage_and_cost(value)
+        stored = False
         if key and self.mode in ("readwrite", "refresh"):
-            self._write(key, model, endpoint, value, usage, cost, memory=enable_memory_cache)
+            stored = self._write(key, model, endpoint, value, usage, cost, memory=enable_memory_cache)
+        if self.observer is not None or is_recording():
+            info = self._call_info(request, key, model, endpoint)
+            # a call whose entry was not stored cannot be replayed: its record has no key (no result is kept)
+            note_call(CallRecord(key if stored else "", model, endpoint, info.n, info.prompt_chars, info.max_tokens,
+                                 usage, cost))
+            if self.observer is not None:
+                self.observer.after_call(info, usage, cost)
+
+    def report_replayed(self, call: CallRecord) -> None:
+        """Count a call served by the result layer as the cache hit it stands for, and tell the observer.
+
+        Example:
+            ```python
+            cache.report_replayed(call)  # hits +1, the call's usage and cost saved, observer.on_hit(...)
+            ```
+        """
+        shown = call.endpoint or "default"
+        self._stats.hit(call.model, shown, call.usage, call.cost)
         if self.observer is not None:
-            self.observer.after_call(self._call_info(request, key, model, endpoint), usage, cost)
+            info = CallInfo(key=call.key, model=call.model, endpoint=call.endpoint, role=current_role(), n=call.n,
+                            prompt_chars=call.prompt_chars, max_tokens=call.max_tokens)
+            self.observer.on_hit(info, dict(call.usage), call.cost)
 
     def _write(
         self,
@@ -265,12 +292,12 @@ class ResponseCache(CacheMaintenance):
         cost: float | None,
         *,
         memory: bool,
-    ) -> None:
+    ) -> bool:
         shown = endpoint or "default"
         encoded = encode_record(value)
         if encoded is None:
             logger.warning("a %s record from %s is not JSON-serializable; not cached", type(value).__name__, model)
-            return
+            return False
         kind, cls, payload = encoded
         meta: dict[str, Any] = {
             "kind": kind,
@@ -296,6 +323,7 @@ class ResponseCache(CacheMaintenance):
                 self._recent.remember(key, (meta, payload))
             else:
                 self._recent.forget(key)
+        return stored
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):

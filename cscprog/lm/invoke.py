@@ -169,7 +169,12 @@ def _output_text(outputs: Any) -> str | None:
 
 
 class _TextCapture(BaseCallback):
-    """Keeps the raw text of the last LM call made by the one LM copy it is attached to."""
+    """Keeps the raw text of the last LM call made by the one LM copy it is attached to.
+
+    Replay-aware: the cache's result layer hands it the stored outputs of the calls a result hit stands for.
+    """
+
+    replays_lm_outputs = True
 
     def __init__(self) -> None:
         self.text: str | None = None

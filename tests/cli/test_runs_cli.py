@@ -21,7 +21,10 @@ from pathlib import Path
 import dspy
 import pytest
 
+from cscprog.cache.results import RESULTS_DIR
+from cscprog.cache.shards import ShardedStore
 from cscprog.cli import main
+from cscprog.config import load_config
 from cscprog.data import read_dialogues
 from cscprog.samples import load_sample
 from cscprog.testing import AnswerRequest, OpenAICompatibleServer, default_answer
@@ -330,8 +333,12 @@ def test_cache_mode_replay_verifies_a_run_offline(tmp_path: Path, config: Path, 
     args = ["--config", str(config), "--progress", "off"]
     assert main(["annotate", "sample:annotated_zh", "-o", str(first), *args]) == 0
     before = len(server.requests)
+    results = ShardedStore(load_config(config).cache.path / RESULTS_DIR, repair=False)
+    assert len(list(results)) > 0  # the result layer kept the calls' parsed outputs ...
+    results.close()
     assert main(["--cache-mode", "replay", "annotate", "sample:annotated_zh", "-o", str(again), *args]) == 0
-    assert len(server.requests) == before and again.read_bytes() == first.read_bytes()  # no call, same bytes
+    # ... and the replay served from them: no call, the same bytes as the full path wrote
+    assert len(server.requests) == before and again.read_bytes() == first.read_bytes()
     assert "CSCPROG_CACHE_MODE" not in os.environ  # the option reaches the command's config, not the environment
     assert main(["--cache-mode", "replay", "annotate", "sample:annotated_en", "-o", str(missing), *args]) == 1
     assert len(server.requests) == before  # every miss is a recorded failure, never a call
