@@ -7,10 +7,12 @@ is one whose every effect the layer can reproduce: DSPy history disabled (as run
 no streaming, no global or adapter callbacks, LM callbacks only of the replay-aware kind (``replays_lm_outputs``,
 like :func:`cscprog.lm.invoke.invoke`'s text capture), a plain ``dspy.Adapter``. Then:
 
-* the call's key (:func:`cscprog.cache.result_keys.result_key`) is looked up in the result store; on a hit the
-  stored outputs go straight to ``Predict``'s own post-processing (prediction, trace), and each LM call behind
-  them is reported as the cache hit it would have been (counters, observer: ledger, budget) and its raw outputs
-  are handed to the replay-aware callbacks;
+* the call's key (:func:`cscprog.cache.result_keys.result_key`) is looked up in the result store; a result is
+  served only while every LM entry behind it is still in the cache (so a lost or evicted entry is re-fetched, or
+  is a miss in ``replay`` mode, exactly as without the layer); on a hit the stored outputs go straight to
+  ``Predict``'s own post-processing (prediction, trace), and each LM call behind them is reported as the cache hit
+  it would have been (counters, observer: ledger, budget) and its raw outputs are handed to the replay-aware
+  callbacks;
 * on a miss the adapter runs as usual (formatting, the LM-level cache, parsing; a miss in ``replay`` mode still
   raises :class:`~cscprog.cache.CacheMissError`), and the result is stored when the cache may write and every
   output survives a JSON round trip.
@@ -119,7 +121,7 @@ def _begin(predictor: Any, cache: Any, kwargs: dict[str, Any]) -> tuple[Any, ...
     adapter = resolve_adapter(lm, dspy.settings.adapter or ChatAdapter(), signature, predictor.fields,
                               predictor.signature)
     key = _key(cache, predictor, lm, config, signature, demos, inputs, adapter)
-    found = cache.results.get(key) if key is not None and cache.mode != "refresh" else None
+    found = cache.results.get(key, holds=cache.__contains__) if key is not None and cache.mode != "refresh" else None
     if found is not None:
         _serve(cache, lm, found[1])
         return lm, config, signature, demos, inputs, adapter, key, found[0]

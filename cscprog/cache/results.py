@@ -30,7 +30,7 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +156,7 @@ class ResultStore:
         self._size_limit = size_limit
         self._store: Any = MemoryStore() if directory is None else None
         self._lock = threading.Lock()
-        self.counts = {"hits": 0, "misses": 0, "stores": 0, "errors": 0}
+        self.counts = {"hits": 0, "misses": 0, "stores": 0, "errors": 0, "stale": 0}
 
     def _opened(self, *, create: bool) -> Any:
         if self._store is None and self.directory is not None:
@@ -166,17 +166,24 @@ class ResultStore:
                     self._store = ShardedStore(self.directory, repair=repair, size_limit=self._size_limit)
         return self._store
 
-    def _count(self, what: str) -> None:
+    def count(self, what: str) -> None:
+        """Add one to counter ``what`` (hits, misses, stores, errors, stale)."""
         with self._lock:
             self.counts[what] += 1
 
-    def get(self, key: str) -> tuple[list[dict[str, Any]], list[CallRecord]] | None:
-        """(outputs, calls) stored under ``key``, or None (a damaged entry is logged and treated as absent)."""
+    def get(
+        self, key: str, holds: Callable[[str], bool] | None = None
+    ) -> tuple[list[dict[str, Any]], list[CallRecord]] | None:
+        """(outputs, calls) stored under ``key``, or None (a damaged entry is logged and treated as absent).
+
+        ``holds(lm_key)``: whether the LM cache still holds an entry; a result with a call whose entry was lost
+        or evicted is *stale* and not served (the full path re-fetches it, or misses in ``replay`` mode).
+        """
         store = self._opened(create=False)
         try:
             blob = store.get(key, None, retry=True) if store is not None else None
             if blob is None:
-                self._count("misses")
+                self.count("misses")
                 return None
             meta, payload = unpack_entry(blob)
             data = orjson.loads(payload)
@@ -184,13 +191,16 @@ class ResultStore:
                 raise CorruptEntry(f"unknown result format {meta.get('format')!r}")
             found = data["outputs"], [CallRecord(**call) for call in data["calls"]]
         except (CorruptEntry, orjson.JSONDecodeError, KeyError, TypeError, OSError, sqlite3.Error) as error:
-            self._count("errors")
+            self.count("errors")
             logger.warning("result entry %s is unusable (%s): the call takes the full path", key, error)
             if self.mode != "replay" and store is not None:
                 with contextlib.suppress(Exception):
                     store.delete(key, retry=True)
             return None
-        self._count("hits")
+        if holds is not None and not all(holds(call.key) for call in found[1]):
+            self.count("stale")
+            return None
+        self.count("hits")
         return found
 
     def put(self, key: str, outputs: list[dict[str, Any]], calls: list[CallRecord]) -> bool:
@@ -205,7 +215,7 @@ class ResultStore:
             logger.warning("could not store result entry %s: %s", key, error)
             return False
         if stored:
-            self._count("stores")
+            self.count("stores")
         return stored
 
     def clear(self) -> int:

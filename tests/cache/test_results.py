@@ -197,3 +197,14 @@ def test_no_secret_reaches_a_result_entry_and_endpoints_stay_apart(tmp_path: Pat
 def test_outputs_that_do_not_survive_json_always_take_the_full_path() -> None:
     assert json_plain([{"answer": "a", "n": 3, "x": 1.5, "ok": True, "none": None, "l": ["a"]}])
     assert not json_plain([{"t": ("a",)}]) and not json_plain([{"x": float("nan")}]) and not json_plain({1: "a"})
+
+
+def test_a_result_whose_lm_entry_was_lost_is_not_served(tmp_path: Path) -> None:
+    program = dspy.Predict(Support)
+    _record(tmp_path, program)
+    with ResponseCache(tmp_path) as cache:
+        lost = sorted(cache._store)[0]
+        cache._store.delete(lost)
+    with ResponseCache(tmp_path, mode="replay") as cache, activate(cache), pytest.raises(CacheMissError):
+        _ask(program, _lm(ScriptedEngine(_refuse)))
+    assert cache.results.counts["stale"] == 1
