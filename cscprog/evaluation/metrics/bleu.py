@@ -37,6 +37,7 @@ from functools import lru_cache
 from sacrebleu.metrics import BLEU
 
 from cscprog.data import detect_language
+from cscprog.evaluation.metrics.pairs import check_pairs
 
 __all__ = ["AUTO", "SMOOTH_METHOD", "bleu_tokenize", "corpus_bleu", "tokenizer_for"]
 
@@ -113,10 +114,7 @@ def corpus_bleu(
         corpus_bleu(["a b c d"], ["a b x d"], max_order=2, tokenize="13a")   # 50.0
         ```
     """
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    if not references:
-        raise ValueError("BLEU of an empty corpus is undefined")
+    check_pairs(hypotheses, references, corpus="BLEU")
     if max_order < 1:
         raise ValueError(f"max_order must be >= 1, got {max_order}")
     tokenizers: dict[str, BLEU] = {}

@@ -41,6 +41,7 @@ from cscprog.evaluation.metrics.conventions import (
     bleurt_signature,
 )
 from cscprog.evaluation.metrics.packaged_encoder import ENCODER_LAYER, encoder_name, packaged_encoder_dir
+from cscprog.evaluation.metrics.pairs import check_pairs
 from cscprog.evaluation.metrics.semantic import load_semantic_scorer
 
 __all__ = ["BertScoreScorer", "BleurtScorer", "load_bertscore", "load_bleurt", "load_scorers"]
@@ -62,6 +63,13 @@ def _offline() -> Any:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _fit_tokenizer(tokenizer: Any, model: Any) -> None:
+    """Cap the tokenizer's length at the model's positions: one saved without a limit would overflow truncation."""
+    limit = getattr(model.config, "max_position_embeddings", 512)
+    if tokenizer.model_max_length > limit:
+        tokenizer.model_max_length = limit
 
 
 class BertScoreScorer:
@@ -91,8 +99,7 @@ class BertScoreScorer:
             scorer.score(["hello there"], ["hi there"])
             ```
         """
-        if len(hypotheses) != len(references):
-            raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+        check_pairs(hypotheses, references)
         if not references:
             return []
         import torch
@@ -156,10 +163,7 @@ def load_bertscore(
                                            lang="en" if rescale else None, device="cpu")
     except Exception as error:  # a broken or incompatible directory: report it, never a number
         return None, f"BERTScore unavailable: could not load {path} ({type(error).__name__}: {error})"
-    tokenizer = scorer._tokenizer  # bert-score exposes no setter; a tokenizer saved without a length limit
-    limit = getattr(scorer._model.config, "max_position_embeddings", 512)  # would overflow truncation
-    if tokenizer.model_max_length > limit:
-        tokenizer.model_max_length = limit
+    _fit_tokenizer(scorer._tokenizer, scorer._model)  # bert-score exposes no setter
     return BertScoreScorer(scorer, model, layer, idf=idf, rescale=rescale), None
 
 
@@ -184,8 +188,7 @@ class BleurtScorer:
             scorer.score(["hello there"], ["hi there"])
             ```
         """
-        if len(hypotheses) != len(references):
-            raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+        check_pairs(hypotheses, references)
         import torch
 
         scores: list[float] = []
@@ -223,9 +226,7 @@ def load_bleurt(checkpoint: str | None) -> tuple[BleurtScorer | None, str | None
             tokenizer = BleurtTokenizer.from_pretrained(str(path))
     except Exception as error:  # a broken checkpoint: report it, never a number
         return None, f"BLEURT unavailable: could not load {path} ({type(error).__name__}: {error})"
-    limit = getattr(model.config, "max_position_embeddings", 512)
-    if tokenizer.model_max_length > limit:
-        tokenizer.model_max_length = limit
+    _fit_tokenizer(tokenizer, model)
     return BleurtScorer(model, tokenizer, path.name), None
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cscprog.evaluation.metrics.pairs import check_pairs
 from cscprog.evaluation.metrics.tokens import word_tokens
 
 __all__ = ["corpus_rouge_l", "lcs_length", "rouge_l", "rouge_l_tokens"]
@@ -97,9 +98,6 @@ def corpus_rouge_l(hypotheses: Sequence[str | None], references: Sequence[str]) 
         corpus_rouge_l(["a b", None], ["a b", "c"])   # (100 + 0) / 2 = 50.0
         ```
     """
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    if not references:
-        raise ValueError("ROUGE-L of an empty corpus is undefined")
+    check_pairs(hypotheses, references, corpus="ROUGE-L")
     total = sum(rouge_l(hypothesis, reference) for hypothesis, reference in zip(hypotheses, references, strict=True))
     return 100.0 * total / len(references)

@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cscprog.evaluation.metrics.pairs import check_pairs
+
 __all__ = ["METHOD", "MODEL", "SemanticScorer", "load_semantic_scorer"]
 
 logger = logging.getLogger(__name__)
@@ -110,10 +112,7 @@ class SemanticScorer:
         Raises:
             ValueError: the lists differ in length or are empty.
         """
-        if len(hypotheses) != len(references):
-            raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-        if not references:
-            raise ValueError("semantic similarity of an empty corpus is undefined")
+        check_pairs(hypotheses, references, corpus="semantic similarity")
         total = sum(self.similarity(h, r) for h, r in zip(hypotheses, references, strict=True))
         return 100.0 * total / len(references)
 
