@@ -88,7 +88,7 @@ class LoRAFinetune(dspy.teleprompt.Teleprompter):
             DataError: no example, or an example with a strategy outside the taxonomy.
         """
         result = finetune(None, self.out_dir, settings=self.settings, lm=self.config.lm,
-                          cache_dir=self.config.cache.path, taxonomy=self.taxonomy, resume=self.resume,
+                          taxonomy=self.taxonomy, resume=self.resume,
                           source="<trainset>", max_steps=self.max_steps, examples=trainset)
         self.manifest = result.manifest
         return FinetunedResponder(self.taxonomy, model_dir=self.out_dir)

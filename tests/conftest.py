@@ -1,7 +1,8 @@
 """Shared fixtures: every test gets fresh DSPy settings, a temporary cache and a clean environment.
 
 Process-wide state is put back after each test (DSPy's cache, the price-lookup memo) or each module (the
-loaded embedded models).
+loaded embedded models). The one thing shared by the whole session is the models directory (:func:`models_dir`):
+the embedded model's weights are assembled once per machine, not once per test.
 """
 
 from __future__ import annotations
@@ -13,22 +14,37 @@ from pathlib import Path
 import dspy
 import pytest
 
+from cscprog.config import LMSettings
 from cscprog.lm import pricing
 from cscprog.lm.local.model import unload_models
+from cscprog.lm.local.weights import MODELS_DIR_ENV
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED_DATA.is_dir():  # a clone checked out elsewhere: look beside the working directory too
     SHARED_DATA = Path(os.environ.get("CSCPROG_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
 
+# Read before any test clears the CSCPROG_* variables: the models directory this machine's runs use.
+MODELS_DIR = Path(os.environ[MODELS_DIR_ENV]).expanduser() if os.environ.get(MODELS_DIR_ENV) \
+    else LMSettings().models_path
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The machine's models directory (``$CSCPROG_MODELS_DIR`` when the session starts, else ``[lm] models_dir``'s
+    default): every test that loads the embedded model uses the one assembled, verified file there."""
+    return MODELS_DIR
+
 
 @pytest.fixture(autouse=True)
-def fresh_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Isolate each test: no CSCPROG_* variables, caches under a temp dir, DSPy settings restored after."""
+def fresh_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, models_dir: Path):
+    """Isolate each test: no CSCPROG_* variables, caches under a temp dir, DSPy settings restored after; the
+    models directory stays the machine's one."""
     for name in list(os.environ):
         if name.startswith("CSCPROG_"):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("CSCPROG_CACHE_DIR", str(home / "cscprog-cache"))
+    monkeypatch.setenv(MODELS_DIR_ENV, str(models_dir))
     monkeypatch.setenv("DSPY_CACHEDIR", str(home / "dspy-cache"))
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.chdir(home)

@@ -221,7 +221,8 @@ def test_demo_config_puts_the_cache_under_the_output_and_fresh_refreshes(tmp_pat
         DemoPlan(synthesize=0)
 
 
-def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_config_cache(tmp_path, monkeypatch):
+def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_models_dir(tmp_path, monkeypatch,
+                                                                                      models_dir):
     from cscprog.demo import plan
     from cscprog.lm.local.weights import find_chunks
 
@@ -229,14 +230,16 @@ def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_confi
         find_chunks("0.5b")
     except ConfigError as error:
         pytest.skip(f"0.5B weights not installed: {error}")
-    config = config_from_dict({"cache": {"dir": str(tmp_path / "shared")}}, environ={})
+    config = config_from_dict({"cache": {"dir": str(tmp_path / "shared")}},
+                              environ={"CSCPROG_MODELS_DIR": str(models_dir)})
     # the load average cannot be set for real: pin it to a quiet, then a busy machine
     monkeypatch.setattr(plan.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     prepared, notes = demo_config(config, tmp_path / "demo")
     assert prepared.lm.local_model_size == "0.5b" and prepared.lm.local_threads is None
     assert (prepared.lm.max_tokens, prepared.lm_for("judge").max_tokens, prepared.lm_for("rewriter").max_tokens) \
         == (96, 384, 96)
-    assert Path(prepared.lm.local_model_path).parent == tmp_path / "shared" / "models"
+    assert Path(prepared.lm.local_model_path).parent == models_dir  # one copy per machine, not per cache
+    assert not (tmp_path / "shared").exists()
     assert prepared.cache.path == tmp_path / "shared"  # set explicitly: the demo shares it
     assert any("0.5b" in note for note in notes)
     monkeypatch.setattr(plan.os, "getloadavg", lambda: (40.0, 40.0, 40.0))

@@ -149,7 +149,7 @@ def finetune_command(
     dialogues = sample_dialogues(load_for_cli(data, tax, False, False).dialogues, limit)
     with _Bar(progress) as bar:
         result = finetune(dialogues, output, settings=settings, lm=loaded_config.lm,
-                          cache_dir=loaded_config.cache.path, taxonomy=tax, resume=resume, progress=bar,
+                          taxonomy=tax, resume=resume, progress=bar,
                           source=str(data), max_steps=max_steps)
     manifest = result.manifest
     summary = {"output": str(output), "adapter": str(result.adapter_dir),

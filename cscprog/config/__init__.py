@@ -3,7 +3,7 @@
 Where the file comes from, first match wins: the ``path`` argument (the CLI's ``--config``), then
 ``$CSCPROG_CONFIG``, then ``./cscprog.toml``, then the built-in defaults (the embedded local model).
 Environment variables then override the common keys: ``CSCPROG_MODEL``, ``CSCPROG_API_BASE``,
-``CSCPROG_CACHE_DIR`` and ``CSCPROG_CACHE_MODE``.
+``CSCPROG_CACHE_DIR``, ``CSCPROG_CACHE_MODE`` and ``CSCPROG_MODELS_DIR``.
 
 API keys never live in the file: ``api_key_env`` names the environment variable that holds the key,
 and :meth:`LMSettings.api_key` reads it at call time.

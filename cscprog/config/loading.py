@@ -3,7 +3,7 @@
 Where the file comes from, first match wins: the ``path`` argument (the CLI's ``--config``), then
 ``$CSCPROG_CONFIG``, then ``./cscprog.toml``, then the built-in defaults (the embedded local model).
 Environment variables then override the common keys: ``CSCPROG_MODEL``, ``CSCPROG_API_BASE``,
-``CSCPROG_CACHE_DIR`` and ``CSCPROG_CACHE_MODE``.
+``CSCPROG_CACHE_DIR``, ``CSCPROG_CACHE_MODE`` and ``CSCPROG_MODELS_DIR``.
 
 Example:
     ```python
@@ -44,6 +44,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "CSCPROG_API_BASE": ("lm", "api_base"),
     "CSCPROG_CACHE_DIR": ("cache", "dir"),
     "CSCPROG_CACHE_MODE": ("cache", "mode"),
+    "CSCPROG_MODELS_DIR": ("lm", "models_dir"),
 }
 
 

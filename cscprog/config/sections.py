@@ -70,6 +70,9 @@ class LMSettings(Section):
         api_key_env: The NAME of the environment variable holding the API key.
         engine: ``auto`` picks DSPy's native HTTP client where it serves the provider (less client CPU a call
             than litellm: the README's Benchmarks) and litellm otherwise; ``native`` and ``litellm`` force one.
+        models_dir: Where the embedded model's weights are assembled, once per machine and apart from the
+            response cache (``$CSCPROG_MODELS_DIR`` overrides it); fine-tuning and the BERTScore encoder keep
+            their converted model directories there too.
     """
 
     model: str = LOCAL_MODEL
@@ -91,6 +94,7 @@ class LMSettings(Section):
     local_threads: int | None = Field(default=None, ge=1)
     # llama.cpp's customary 1.1 over the last 64 generated tokens; 1.0 turns it off.
     local_repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    models_dir: str = "~/.cache/cscprog/models"
 
     @field_validator("model")
     @classmethod
@@ -107,6 +111,11 @@ class LMSettings(Section):
                 "api_key_env is the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself"
             )
         return value
+
+    @property
+    def models_path(self) -> Path:
+        """``models_dir`` with ``~`` and variables expanded."""
+        return Path(os.path.expandvars(self.models_dir)).expanduser()
 
     @property
     def is_local(self) -> bool:

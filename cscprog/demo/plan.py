@@ -141,7 +141,7 @@ def demo_config(config: Config, out_dir: Path, *, fresh: bool = False) -> tuple[
     * The response cache lives in ``out_dir/cache`` unless the configuration sets ``[cache] dir`` (file or
       ``CSCPROG_CACHE_DIR``); ``fresh`` switches the cache to ``refresh`` mode (every call made again).
     * On the embedded model with no model size or file configured, the demo uses the 0.5B model, and its
-      weights are taken from (or assembled once into) the configuration's cache directory, not ``out_dir``;
+      weights are taken from (or assembled once into) the models directory (``[lm] models_dir``), not ``out_dir``;
       with no ``local_threads`` configured and a busy machine (:func:`busy_machine`), it runs on one thread;
       with no ``max_tokens`` configured, completions are capped (:data:`LOCAL_MAX_TOKENS`).
 
@@ -168,7 +168,7 @@ def demo_config(config: Config, out_dir: Path, *, fresh: bool = False) -> tuple[
         if "local_model_size" not in lm.model_fields_set:
             size = DEMO_LOCAL_SIZE
             notes.append(f"embedded {DEMO_LOCAL_SIZE} model (set [lm] local_model_size = \"1.5b\" for the larger one)")
-        path, _ = resolve_model_file(None, size, cache.path)
+        path, _ = resolve_model_file(None, size, lm.models_path)
         lm_updates: dict[str, Any] = {"local_model_size": size, "local_model_path": str(path)}
         if lm.local_threads is None and busy_machine():
             lm_updates["local_threads"] = 1

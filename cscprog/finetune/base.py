@@ -8,16 +8,17 @@
 * a directory that ``transformers`` loads (``config.json``, weights, tokenizer).
 
 A GGUF file is dequantized to float32 by ``transformers`` (``gguf_file=``, which also rebuilds the tokenizer and
-chat template from the file's metadata) once, and saved as a model directory under
-``<cache>/models/<name>-hf/``: loading the GGUF takes minutes on 2 cores (measured 2.5 min for the 0.5B model on
-a busy machine), the saved directory seconds. The GGUF is kept as :attr:`BaseModel.gguf`, because the trained
-adapter is merged back into it (:mod:`cscprog.finetune.gguf`) to serve the result with llama.cpp.
+chat template from the file's metadata) once, and saved as a model directory under ``<models_dir>/<name>-hf/``
+(``[lm] models_dir``, beside the embedded model's weights): loading the GGUF takes minutes on 2 cores (measured
+2.5 min for the 0.5B model on a busy machine), the saved directory seconds. The GGUF is kept as
+:attr:`BaseModel.gguf`, because the trained adapter is merged back into it (:mod:`cscprog.finetune.gguf`) to
+serve the result with llama.cpp.
 
 Example:
     ```python
     from cscprog.finetune.base import resolve_base
 
-    base = resolve_base("embedded", config.lm, config.cache.path)
+    base = resolve_base("embedded", config.lm)
     base.hf_dir, base.gguf   # (~/.cache/cscprog/models/qwen2.5-coder-0.5b-instruct-q4_k_m-hf, .../...gguf)
     ```
 """
@@ -118,24 +119,24 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     return target
 
 
-def resolve_base(spec: str, lm: LMSettings, cache_dir: Path) -> BaseModel:
+def resolve_base(spec: str, lm: LMSettings) -> BaseModel:
     """The base model that ``spec`` names, converted from GGUF when needed (see the module docstring).
 
     Args:
         spec: ``embedded``, a ``.gguf`` file, or a model directory.
-        lm: The ``[lm]`` settings (``local_model_path`` / ``local_model_size`` for ``embedded``).
-        cache_dir: The cscprog cache directory (GGUF conversions go to ``<cache_dir>/models``).
+        lm: The ``[lm]`` settings (``local_model_path`` / ``local_model_size`` for ``embedded``; GGUF conversions
+            go to ``models_dir``).
 
     Raises:
         ConfigError: the path does not exist, is not a model directory, or is not a readable GGUF.
 
     Example:
         ```python
-        resolve_base("models/Qwen2.5-0.5B-Instruct", config.lm, config.cache.path)
+        resolve_base("models/Qwen2.5-0.5B-Instruct", config.lm)
         ```
     """
     if spec == EMBEDDED:
-        gguf, name = resolve_model_file(lm.local_model_path, lm.local_model_size, cache_dir)
+        gguf, name = resolve_model_file(lm.local_model_path, lm.local_model_size, lm.models_path)
     else:
         path = Path(spec).expanduser()
         if path.is_dir():
@@ -146,5 +147,5 @@ def resolve_base(spec: str, lm: LMSettings, cache_dir: Path) -> BaseModel:
             raise ConfigError(f"finetune.base: {path} does not exist (use 'embedded', a .gguf file or a model "
                               "directory)")
         gguf, name = check_gguf(path), path.stem
-    hf_dir = convert_gguf(gguf, Path(cache_dir) / "models" / f"{name}-hf")
+    hf_dir = convert_gguf(gguf, lm.models_path / f"{name}-hf")
     return BaseModel(name=name, hf_dir=hf_dir, gguf=gguf, spec=spec)

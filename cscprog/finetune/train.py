@@ -20,7 +20,7 @@ Example:
     from cscprog.finetune.train import finetune
 
     result = finetune(dialogues, Path("ft/run1"), settings=config.finetune, lm=config.lm,
-                      cache_dir=config.cache.path, taxonomy=config.taxonomy())
+                      taxonomy=config.taxonomy())
     result.manifest["final_loss"], result.merged_gguf
     ```
 """
@@ -192,7 +192,6 @@ def finetune(
     *,
     settings: FinetuneSettings,
     lm: LMSettings,
-    cache_dir: Path,
     taxonomy: Taxonomy | None = None,
     resume: bool = False,
     progress: ProgressFn | None = None,
@@ -207,7 +206,6 @@ def finetune(
         out_dir: The output directory (created; must be empty or hold this same run).
         settings: The ``[finetune]`` settings.
         lm: The ``[lm]`` settings (which GGUF ``base = "embedded"`` means).
-        cache_dir: The cscprog cache directory (GGUF conversions).
         taxonomy: The taxonomy of the data (default CSC).
         resume: Continue this run from its last checkpoint.
         progress: Called after every optimizer step with the step, the total and the last loss.
@@ -224,7 +222,7 @@ def finetune(
 
     Example:
         ```python
-        finetune(dialogues, Path("ft/run1"), settings=config.finetune, lm=config.lm, cache_dir=config.cache.path)
+        finetune(dialogues, Path("ft/run1"), settings=config.finetune, lm=config.lm)
         ```
     """
     if not train_available():
@@ -234,7 +232,7 @@ def finetune(
     from transformers import AutoTokenizer
 
     taxonomy = taxonomy or load_taxonomy("csc")
-    base = resolve_base(settings.base, lm, cache_dir)
+    base = resolve_base(settings.base, lm)
     tokenizer = AutoTokenizer.from_pretrained(str(base.hf_dir))
     if examples is not None:
         data = rows_from_examples(examples, tokenizer, max_length=settings.max_length, taxonomy=taxonomy,

@@ -143,7 +143,7 @@ def _local_problem(settings: LMSettings, config: Config, role: str) -> tuple[str
             check_gguf(Path(settings.local_model_path))
             return None
         spec = KNOWN_MODELS.get(settings.local_model_size)
-        if spec is not None and (config.cache.path / "models" / spec.filename).is_file():
+        if spec is not None and (settings.models_path / spec.filename).is_file():
             return None  # assembled earlier; the size and checksum stamp are checked when it loads
         find_chunks(settings.local_model_size)
     except ConfigError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import dspy
 import pytest
@@ -47,7 +48,7 @@ def test_method_switch_and_errors():
 
 
 @pytest.fixture(scope="module")
-def local_lm(tmp_path_factory: pytest.TempPathFactory) -> dspy.LM:
+def local_lm(models_dir: Path) -> dspy.LM:
     pytest.importorskip("llama_cpp", reason='needs llama-cpp-python (pip install "cscprog[local]")')
     from cscprog.lm.local.engine import build_local_lm
     from cscprog.lm.local.weights import find_chunks
@@ -56,8 +57,8 @@ def local_lm(tmp_path_factory: pytest.TempPathFactory) -> dspy.LM:
         find_chunks("0.5b")
     except ConfigError as error:
         pytest.skip(f"0.5B weights not installed: {error}")
-    settings = LMSettings(local_model_size="0.5b", local_context=2048)
-    return build_local_lm(settings, tmp_path_factory.mktemp("weights"), cache=False)
+    settings = LMSettings(local_model_size="0.5b", local_context=2048, models_dir=str(models_dir))
+    return build_local_lm(settings, cache=False)
 
 
 @pytest.mark.embedded

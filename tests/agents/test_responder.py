@@ -225,19 +225,18 @@ def test_esconv_taxonomy_retypes_both_predictors():
 
 _PROBE = """
 import sys
-from pathlib import Path
 import dspy
 from cscprog.config import LMSettings
 from cscprog.lm.local.engine import build_local_lm
 dspy.cache = dspy.clients.Cache(enable_disk_cache=False, enable_memory_cache=False, disk_cache_dir=None)
-lm = build_local_lm(LMSettings(local_model_size="0.5b", max_tokens=4), Path(sys.argv[1]))
+lm = build_local_lm(LMSettings(local_model_size="0.5b", max_tokens=4, models_dir=sys.argv[1]))
 print(lm(messages=[{"role": "user", "content": "Say hello to the customer."}]))
 """
 
 
-def _probe_embedded(cache_dir) -> None:
+def _probe_embedded(models_dir) -> None:
     """Fail clearly (instead of crashing the whole session) when the native model kills its process."""
-    probe = subprocess.run([sys.executable, "-c", _PROBE, str(cache_dir)], capture_output=True, text=True,
+    probe = subprocess.run([sys.executable, "-c", _PROBE, str(models_dir)], capture_output=True, text=True,
                            timeout=600)
     if probe.returncode < 0:
         pytest.fail(f"the embedded model crashed its process (signal {-probe.returncode}); "
@@ -246,14 +245,15 @@ def _probe_embedded(cache_dir) -> None:
 
 
 @pytest.mark.embedded
-def test_embedded_model_predicts_a_valid_strategy_and_a_reply(tmp_path):
+def test_embedded_model_predicts_a_valid_strategy_and_a_reply(tmp_path, models_dir):
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed")
     from cscprog.lm.local.engine import recommended_adapter
 
-    _probe_embedded(tmp_path / "cache")
+    _probe_embedded(models_dir)
     config = config_from_dict({
-        "lm": {"model": "local", "local_model_size": "0.5b", "max_tokens": 160, "seed": 7},
+        "lm": {"model": "local", "local_model_size": "0.5b", "max_tokens": 160, "seed": 7,
+               "models_dir": str(models_dir)},
         "cache": {"dir": str(tmp_path / "cache")},
     })
     runtime = Runtime(config)

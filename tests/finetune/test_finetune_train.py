@@ -49,7 +49,7 @@ def trained(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("ft") / "run"
     steps: list[tuple[int, int, float | None]] = []
     result = finetune(MEMORIZE, out, settings=_settings(tiny_base), lm=LMSettings(),
-                      cache_dir=tmp_path_factory.mktemp("cache"), progress=lambda *a: steps.append(a))
+                      progress=lambda *a: steps.append(a))
     return result, steps
 
 
@@ -88,14 +88,14 @@ def test_the_adapter_is_served_through_dspy_in_the_responder_format(trained, tmp
 def test_resume_continues_from_the_last_checkpoint_and_refuses_other_runs(tiny_base: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     settings = _settings(tiny_base, epochs=2, batch_size=1, save_steps=2)
-    first = finetune(MEMORIZE, out, settings=settings, lm=LMSettings(), cache_dir=tmp_path, max_steps=2)
+    first = finetune(MEMORIZE, out, settings=settings, lm=LMSettings(), max_steps=2)
     assert first.manifest["steps"] == 2
     with pytest.raises(ConfigError, match="--resume"):
-        finetune(MEMORIZE, out, settings=settings, lm=LMSettings(), cache_dir=tmp_path)
+        finetune(MEMORIZE, out, settings=settings, lm=LMSettings())
     with pytest.raises(ConfigError, match="other settings"):
-        finetune(MEMORIZE, out, settings=_settings(tiny_base, rank=4), lm=LMSettings(), cache_dir=tmp_path,
+        finetune(MEMORIZE, out, settings=_settings(tiny_base, rank=4), lm=LMSettings(),
                  resume=True)
-    resumed = finetune(MEMORIZE, out, settings=settings, lm=LMSettings(), cache_dir=tmp_path, resume=True)
+    resumed = finetune(MEMORIZE, out, settings=settings, lm=LMSettings(), resume=True)
     assert resumed.manifest["resumed_from"] == "checkpoint-2" and resumed.manifest["steps"] == 4
 
 

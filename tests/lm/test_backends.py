@@ -90,13 +90,13 @@ def test_local_model_is_built_by_the_local_backend(monkeypatch, tmp_path):
 
     calls = []
 
-    def fake_build_local_lm(settings, cache_dir, **kwargs):
-        calls.append((settings.model, cache_dir, kwargs))
+    def fake_build_local_lm(settings, **kwargs):
+        calls.append((settings.model, kwargs))
         return "local-lm"
 
     monkeypatch.setattr(embedded, "build_local_lm", fake_build_local_lm)
     assert build_lm(LMSettings(), cache_dir=tmp_path) == "local-lm"
-    assert calls == [("local", tmp_path, {"num_retries": 0, "cache": True})]
+    assert calls == [("local", {"num_retries": 0, "cache": True})]
 
 
 # --- the test doubles: one answering code for the scripted engine and the HTTP server ----------------------------

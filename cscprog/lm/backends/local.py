@@ -19,9 +19,10 @@ __all__ = ["build_local", "recommended_adapter"]
 
 
 def build_local(settings: LMSettings, cache_dir: Path, *, require_key: bool = True) -> dspy.LM:
-    """A ``dspy.LM`` on the embedded model; its weights are assembled under ``<cache_dir>/models``.
+    """A ``dspy.LM`` on the embedded model; its weights are assembled once into ``settings.models_dir``.
 
-    ``require_key`` is accepted for the registry's sake; the embedded model needs no key.
+    ``cache_dir`` and ``require_key`` are accepted for the registry's sake: the response cache is installed by the
+    runtime, not the LM, and the embedded model needs no key.
 
     Raises:
         ConfigError: llama-cpp-python is not installed, or the weights are missing or damaged.
@@ -31,4 +32,4 @@ def build_local(settings: LMSettings, cache_dir: Path, *, require_key: bool = Tr
         lm = build_local(config.lm_for("judge"), config.cache.path)
         ```
     """
-    return build_local_lm(settings, Path(cache_dir), num_retries=0, cache=True)
+    return build_local_lm(settings, num_retries=0, cache=True)

@@ -27,11 +27,10 @@ as chat messages and a response format) and :mod:`cscprog.lm.local.weights`.
 Example:
     ```python
     import dspy
-    from pathlib import Path
     from cscprog.config import LMSettings
     from cscprog.lm.local.engine import build_local_lm, recommended_adapter
 
-    lm = build_local_lm(LMSettings(local_model_size="0.5b"), Path("~/.cache/cscprog").expanduser())
+    lm = build_local_lm(LMSettings(local_model_size="0.5b"))
     with dspy.context(lm=lm, adapter=recommended_adapter()):
         print(dspy.Predict("question -> answer")(question="Capital of France?").answer)
     ```
@@ -297,13 +296,13 @@ def recommended_adapter() -> dspy.Adapter:
     return dspy.JSONAdapter()
 
 
-def build_local_lm(settings: LMSettings, cache_dir: Path, **lm_kwargs: Any) -> dspy.LM:
+def build_local_lm(settings: LMSettings, **lm_kwargs: Any) -> dspy.LM:
     """A ``dspy.LM`` on the embedded model, with the weights resolved and checked.
 
     Args:
         settings: The role's settings (``model = "local"``): ``local_model_path`` or ``local_model_size``,
-            ``local_context``, ``local_threads``, ``temperature``, ``max_tokens``, ``seed``.
-        cache_dir: The cscprog cache directory; assembled weights go to ``<cache_dir>/models``.
+            ``local_context``, ``local_threads``, ``temperature``, ``max_tokens``, ``seed``; known models are
+            assembled once into ``models_dir``.
         **lm_kwargs: Extra ``dspy.LM`` arguments (``cache=False``, ``callbacks=[...]``, generation kwargs).
 
     Returns:
@@ -314,12 +313,12 @@ def build_local_lm(settings: LMSettings, cache_dir: Path, **lm_kwargs: Any) -> d
 
     Example:
         ```python
-        lm = build_local_lm(config.lm_for("customer"), config.cache.path)
+        lm = build_local_lm(config.lm_for("customer"))
         ```
     """
     if not llama_available():
         raise ConfigError(LLAMA_MISSING)
-    path, name = resolve_model_file(settings.local_model_path, settings.local_model_size, Path(cache_dir))
+    path, name = resolve_model_file(settings.local_model_path, settings.local_model_size, settings.models_path)
     max_tokens = settings.max_tokens or DEFAULT_MAX_TOKENS
     engine = LlamaEngine(
         path,

@@ -2,9 +2,11 @@
 
 The two known models are Qwen2.5-Coder-Instruct GGUF builds (Q4_K_M) published as raw byte chunks in
 data-only wheels: each wheel ``<prefix><i>`` holds one file ``<package>/data/partNN.bin``. The chunks are
-found through :mod:`importlib.metadata` only (the packages are never imported), concatenated once into
-``<cache_dir>/models/<name>.gguf``, checked against a pinned SHA-256 and renamed into place atomically.
-A ``<name>.gguf.sha256`` stamp next to the file lets later runs skip the hash: they compare the size only.
+found through :mod:`importlib.metadata` only (the packages are never imported), concatenated once per machine
+into the models directory (``[lm] models_dir``, ``$CSCPROG_MODELS_DIR``, default ``~/.cache/cscprog/models``,
+apart from any response cache), checked against a pinned SHA-256 and renamed into place atomically. A marker
+``<name>.gguf.verified.json`` next to the file (checksum, size, modification time, inode) lets later loads skip
+the hash: they compare a ``stat`` with it.
 
 ``local_model_path`` in the configuration bypasses all of this and names any GGUF file.
 
@@ -13,7 +15,7 @@ Example:
     from pathlib import Path
     from cscprog.lm.local.weights import ensure_weights
 
-    gguf = ensure_weights("0.5b", Path("~/.cache/cscprog").expanduser())
+    gguf = ensure_weights("0.5b", Path("~/.cache/cscprog/models").expanduser())
     print(gguf)  # ~/.cache/cscprog/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
     ```
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
@@ -36,6 +39,9 @@ from cscprog.files import atomic_write, atomic_writer
 logger = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
+MODELS_DIR_ENV = "CSCPROG_MODELS_DIR"
+"""The environment variable that overrides ``[lm] models_dir``."""
+MARKER_SUFFIX = ".verified.json"
 _COPY_BUFFER = 8 * 1024 * 1024
 _FILE_MODE = 0o644
 
@@ -166,18 +172,32 @@ def find_chunks(size: str, *, table: Mapping[str, ModelWeights] | None = None) -
     return chunks
 
 
-def _stamp(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + MARKER_SUFFIX)
 
 
-def _is_ready(target: Path, spec: ModelWeights) -> bool:
-    """Cheap check of an assembled file: right size and a stamp recording the right hash."""
+def _identity(stat: os.stat_result) -> dict[str, int]:
+    """What changes when a file is replaced or written to: size, modification time, inode."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
+
+
+def _unverified(target: Path, spec: ModelWeights) -> str | None:
+    """None when the marker vouches for ``target`` as it is now (no hashing); else why the file must be checked."""
     try:
-        if target.stat().st_size != spec.size_bytes:
-            return False
-        return _stamp(target).read_text(encoding="ascii").strip() == spec.sha256
-    except OSError:
-        return False
+        stat = target.stat()
+    except OSError:  # not there, or its directory cannot be (any longer) a directory
+        return "missing"
+    if stat.st_size != spec.size_bytes:
+        return f"{stat.st_size} bytes, expected {spec.size_bytes}"
+    try:
+        marker = json.loads(_marker(target).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "not verified yet"
+    if not isinstance(marker, dict) or marker.get("sha256") != spec.sha256:
+        return "verified for another checksum"
+    if {key: marker.get(key) for key in ("size", "mtime_ns", "inode")} != _identity(stat):
+        return "changed since it was verified"
+    return None
 
 
 def _sha256_of(path: Path) -> str:
@@ -188,6 +208,20 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _mark_verified(target: Path, spec: ModelWeights) -> None:
+    """Record that ``target``, as it is now, has the pinned checksum; later loads trust it without hashing."""
+    marker = {"sha256": spec.sha256, **_identity(target.stat())}
+    atomic_write(_marker(target), json.dumps(marker) + "\n", mode=_FILE_MODE)
+
+
+def _unwritable(models: Path, error: OSError) -> ConfigError:
+    reason = error.strerror or type(error).__name__
+    return ConfigError(
+        f"lm.models_dir: cannot write the assembled model weights to {models} ({reason.lower()}); set [lm] "
+        f"models_dir in the configuration, or the {MODELS_DIR_ENV} environment variable, to a writable directory"
+    )
+
+
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock (POSIX ``flock``); elsewhere only the atomic rename protects the file."""
@@ -196,7 +230,11 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
     except ImportError:  # Windows: concurrent assemblers each write their own temp file, the last rename wins
         yield
         return
-    with lock_path.open("a+b") as handle:
+    try:
+        handle = lock_path.open("a+b")
+    except OSError as error:
+        raise _unwritable(lock_path.parent, error) from None
+    with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -208,8 +246,8 @@ def _assemble(spec: ModelWeights, chunks: list[Path], target: Path) -> None:
     free = shutil.disk_usage(target.parent).free
     if free < spec.size_bytes:
         raise ConfigError(
-            f"{target.parent}: {spec.size_bytes / 1e6:.0f} MB needed to assemble {spec.filename}, "
-            f"only {free / 1e6:.0f} MB free (set [cache] dir elsewhere)"
+            f"lm.models_dir: {target.parent} has {free / 1e6:.0f} MB free, {spec.size_bytes / 1e6:.0f} MB are "
+            f"needed to assemble {spec.filename} (set [lm] models_dir or {MODELS_DIR_ENV} elsewhere)"
         )
     digest = hashlib.sha256()
     written = 0
@@ -231,17 +269,19 @@ def _assemble(spec: ModelWeights, chunks: list[Path], target: Path) -> None:
             )
 
 
-def ensure_weights(size: str, cache_dir: Path, *, table: Mapping[str, ModelWeights] | None = None) -> Path:
+def ensure_weights(size: str, models_dir: Path, *, table: Mapping[str, ModelWeights] | None = None) -> Path:
     """Return the assembled GGUF file of a known model, assembling it from its chunk packages the first time.
 
-    The file is written to a temporary name, checked against the pinned SHA-256, then renamed into
-    ``<cache_dir>/models/<name>.gguf``; a lock file serializes concurrent assemblers. Later calls only compare
-    the file size with the table and read the ``.sha256`` stamp, so they take microseconds and no longer
-    need the chunk packages.
+    One file per model and machine: every cache directory, run and test process uses ``<models_dir>/<name>.gguf``.
+    It is written to a temporary name, checked against the pinned SHA-256 while it is written, then renamed into
+    place; a lock file serializes concurrent assemblers, and a process that has the old file open keeps reading
+    it. A marker (``<name>.gguf.verified.json``) records the checksum with the file's size, modification time and
+    inode, so later calls trust the file without hashing it again (microseconds). A file that no longer matches
+    its marker (written to, replaced, truncated) is hashed again, and rebuilt when its bytes are damaged.
 
     Args:
         size: ``"0.5b"`` or ``"1.5b"`` (a key of ``table``).
-        cache_dir: The cscprog cache directory (``[cache] dir``).
+        models_dir: Where assembled models live (``[lm] models_dir``).
         table: The known models (default :data:`KNOWN_MODELS`).
 
     Returns:
@@ -249,29 +289,39 @@ def ensure_weights(size: str, cache_dir: Path, *, table: Mapping[str, ModelWeigh
 
     Raises:
         ConfigError: the chunk packages are missing (the message says what to install), the assembled bytes do
-            not match the checksum, or the disk is too full.
+            not match the checksum, ``models_dir`` cannot be written (the message names ``lm.models_dir``), or
+            the disk is too full.
 
     Example:
         ```python
-        path = ensure_weights("0.5b", Path.home() / ".cache" / "cscprog")
+        path = ensure_weights("0.5b", Path.home() / ".cache" / "cscprog" / "models")
         ```
     """
     spec = _spec(size, table)
-    models = Path(cache_dir).expanduser() / "models"
+    models = Path(os.path.expandvars(str(models_dir))).expanduser()
     target = models / spec.filename
-    if _is_ready(target, spec):
+    if _unverified(target, spec) is None:
         return target
     chunks = find_chunks(size, table=table)
-    models.mkdir(parents=True, exist_ok=True)
+    try:
+        models.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _unwritable(models, error) from None
     with _exclusive(models / f"{spec.filename}.lock"):
-        if _is_ready(target, spec):  # another process finished while we waited
+        reason = _unverified(target, spec)
+        if reason is None:  # another process finished while we waited
             return target
-        if target.is_file() and target.stat().st_size == spec.size_bytes and _sha256_of(target) == spec.sha256:
-            logger.info("%s: verified an existing file without a stamp", target)
-        else:
-            logger.info("assembling %s from %d chunk packages into %s", spec.name, spec.parts, target)
-            _assemble(spec, chunks, target)
-        atomic_write(_stamp(target), spec.sha256 + "\n", mode=_FILE_MODE)
+        if reason != "missing":
+            actual = _sha256_of(target) if target.stat().st_size == spec.size_bytes else None
+            if actual == spec.sha256:
+                logger.info("%s: verified the existing file (%s)", target, reason)
+                _mark_verified(target, spec)
+                return target
+            logger.warning("%s is damaged (%s; sha256 %s, expected %s): rebuilding it from the %d chunk packages",
+                           target, reason, actual or "not computed", spec.sha256, spec.parts)
+        logger.info("assembling %s from %d chunk packages into %s", spec.name, spec.parts, target)
+        _assemble(spec, chunks, target)
+        _mark_verified(target, spec)
     return target
 
 
@@ -298,7 +348,7 @@ def check_gguf(path: Path) -> Path:
 def resolve_model_file(
     local_model_path: str | os.PathLike[str] | None,
     local_model_size: str,
-    cache_dir: Path,
+    models_dir: Path,
     *,
     table: Mapping[str, ModelWeights] | None = None,
 ) -> tuple[Path, str]:
@@ -309,7 +359,7 @@ def resolve_model_file(
     Args:
         local_model_path: Any GGUF file the user has, or None.
         local_model_size: The known model to use when there is no path.
-        cache_dir: The cscprog cache directory.
+        models_dir: Where assembled models live (``[lm] models_dir``).
         table: The known models (default :data:`KNOWN_MODELS`).
 
     Returns:
@@ -320,11 +370,11 @@ def resolve_model_file(
 
     Example:
         ```python
-        path, name = resolve_model_file(None, "0.5b", cache_dir)  # name: qwen2.5-coder-0.5b-instruct-q4_k_m
+        path, name = resolve_model_file(None, "0.5b", settings.models_path)  # name: qwen2.5-coder-0.5b-instruct-q4_k_m
         ```
     """
     if local_model_path:
         path = check_gguf(Path(local_model_path))
         return path, path.stem
     spec = _spec(local_model_size, table)
-    return ensure_weights(local_model_size, cache_dir, table=table), spec.name
+    return ensure_weights(local_model_size, models_dir, table=table), spec.name

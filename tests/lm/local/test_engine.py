@@ -39,17 +39,17 @@ def fake_gguf(tmp_path: Path) -> Path:
     return path
 
 
-def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch, fake_gguf: Path, tmp_path: Path):
+def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch, fake_gguf: Path):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # what Python does when the package is absent
     with pytest.raises(ConfigError) as caught:
-        build_local_lm(LMSettings(local_model_path=str(fake_gguf)), tmp_path)
+        build_local_lm(LMSettings(local_model_path=str(fake_gguf)))
     assert str(caught.value) == LLAMA_MISSING
     assert 'pip install "cscprog[local]"' in LLAMA_MISSING and "10 minutes" in LLAMA_MISSING
 
 
-def test_custom_file_gives_the_model_string_and_advertises_schemas(fake_gguf: Path, tmp_path: Path):
+def test_custom_file_gives_the_model_string_and_advertises_schemas(fake_gguf: Path):
     pytest.importorskip("llama_cpp", reason='needs llama-cpp-python (pip install "cscprog[local]")')
-    lm = build_local_lm(LMSettings(local_model_path=str(fake_gguf), temperature=0.3, seed=5), tmp_path)
+    lm = build_local_lm(LMSettings(local_model_path=str(fake_gguf), temperature=0.3, seed=5))
     assert lm.model == "local/Tiny-Chat.Q4_K_M"
     assert lm.kwargs["temperature"] == 0.3 and lm.kwargs["seed"] == 5 and lm.kwargs["max_tokens"] == 512
     assert "response_format" in lm.supported_params and lm.supports_response_schema
@@ -102,7 +102,7 @@ def test_response_format_shapes():
 
 
 @pytest.fixture(scope="module")
-def local_lm(tmp_path_factory: pytest.TempPathFactory) -> dspy.LM:
+def local_lm(models_dir: Path) -> dspy.LM:
     pytest.importorskip("llama_cpp", reason='needs llama-cpp-python (pip install "cscprog[local]")')
     from cscprog.lm.local.weights import find_chunks
 
@@ -110,8 +110,8 @@ def local_lm(tmp_path_factory: pytest.TempPathFactory) -> dspy.LM:
         find_chunks("0.5b")
     except ConfigError as error:
         pytest.skip(f"0.5B weights not installed: {error}")
-    settings = LMSettings(local_model_size="0.5b", local_context=2048, max_tokens=48)
-    return build_local_lm(settings, tmp_path_factory.mktemp("weights"), cache=False)
+    settings = LMSettings(local_model_size="0.5b", local_context=2048, max_tokens=48, models_dir=str(models_dir))
+    return build_local_lm(settings, cache=False)
 
 
 class Triage(dspy.Signature):

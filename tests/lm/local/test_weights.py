@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from cscprog.config import LMSettings, config_from_dict
 from cscprog.errors import ConfigError
 from cscprog.lm.local.weights import (
     KNOWN_MODELS,
+    MARKER_SUFFIX,
     ModelWeights,
     check_gguf,
     ensure_weights,
@@ -81,19 +87,64 @@ def test_find_chunks_in_order(fake_site):
     assert [path.read_bytes() for path in chunks] == CHUNKS
 
 
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + MARKER_SUFFIX)
+
+
 def test_assembles_once_then_needs_no_packages(fake_site, tmp_path: Path):
     site, prefix = fake_site
     spec = _spec(prefix)
     _install_all(site, spec)
     table = {"tiny": spec}
-    path = ensure_weights("tiny", tmp_path / "cache", table=table)
-    assert path == tmp_path / "cache" / "models" / f"{prefix}-model.gguf"
+    path = ensure_weights("tiny", tmp_path / "models", table=table)
+    assert path == tmp_path / "models" / f"{prefix}-model.gguf"
     assert path.read_bytes() == b"".join(CHUNKS)
-    assert path.with_name(path.name + ".sha256").read_text().strip() == spec.sha256
+    marker = json.loads(_marker(path).read_text())
+    assert marker == {"sha256": spec.sha256, "size": spec.size_bytes, "mtime_ns": path.stat().st_mtime_ns,
+                      "inode": path.stat().st_ino}
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
     for chunk in find_chunks("tiny", table=table):
-        chunk.unlink()  # the fast path checks the size and the stamp only
-    assert ensure_weights("tiny", tmp_path / "cache", table=table) == path
+        chunk.unlink()  # the fast path compares a stat with the marker only
+    assert ensure_weights("tiny", tmp_path / "models", table=table) == path
+
+
+def test_a_verified_file_is_not_hashed_again(fake_site, tmp_path: Path):
+    """The marker vouches for the file while its size, mtime and inode are unchanged: no re-hash of 491 MB."""
+    site, prefix = fake_site
+    spec = _spec(prefix)
+    _install_all(site, spec)
+    path = ensure_weights("tiny", tmp_path, table={"tiny": spec})
+    before = path.stat()
+    with path.open("r+b") as handle:  # same size, same inode, mtime put back: only a hash would notice
+        handle.seek(10)
+        handle.write(b"Z")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert ensure_weights("tiny", tmp_path, table={"tiny": spec}).read_bytes() != b"".join(CHUNKS)
+
+
+def test_two_cache_dirs_share_one_assembled_file(fake_site, tmp_path: Path):
+    """Two configurations with their own response caches and one models dir: one file, one inode."""
+    site, prefix = fake_site
+    spec = _spec(prefix)
+    _install_all(site, spec)
+    shared = tmp_path / "machine-models"
+    paths = []
+    for cache in ("cache-a", "cache-b"):
+        config = config_from_dict({"cache": {"dir": str(tmp_path / cache)}, "lm": {"models_dir": str(shared)}},
+                                  environ={})
+        paths.append(resolve_model_file(None, "tiny", config.lm_for("responder").models_path,
+                                        table={"tiny": spec})[0])
+    assert paths[0] == paths[1] == shared / spec.filename
+    assert paths[0].stat().st_ino == paths[1].stat().st_ino and paths[0].stat().st_nlink == 1
+    assert not (tmp_path / "cache-a").exists() and not (tmp_path / "cache-b").exists()
+
+
+def test_models_dir_comes_from_the_config_or_the_environment(tmp_path: Path):
+    assert LMSettings().models_path == Path.home() / ".cache" / "cscprog" / "models"
+    config = config_from_dict({"lm": {"models_dir": "$HOME/m"}}, environ={})
+    assert config.lm_for("judge").models_path == Path.home() / "m"
+    overridden = config_from_dict({"lm": {"models_dir": "/x"}}, environ={"CSCPROG_MODELS_DIR": str(tmp_path)})
+    assert overridden.lm.models_path == tmp_path
 
 
 def test_checksum_mismatch_is_refused(fake_site, tmp_path: Path):
@@ -103,31 +154,67 @@ def test_checksum_mismatch_is_refused(fake_site, tmp_path: Path):
     with pytest.raises(ConfigError, match="do not match the pinned checksum") as caught:
         ensure_weights("tiny", tmp_path, table={"tiny": spec})
     assert "refusing" in str(caught.value) and "--force-reinstall" in str(caught.value)
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [f"{prefix}-model.gguf.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{prefix}-model.gguf.lock", "site"]
 
 
-def test_damaged_file_is_reassembled(fake_site, tmp_path: Path):
+@pytest.mark.parametrize("damage", ["truncated", "same size, other bytes"])
+def test_a_damaged_file_is_detected_and_rebuilt_with_a_log_line(fake_site, tmp_path: Path, caplog, damage):
+    site, prefix = fake_site
+    spec = _spec(prefix)
+    _install_all(site, spec)
+    path = ensure_weights("tiny", tmp_path, table={"tiny": spec})
+    blob = path.read_bytes()
+    path.write_bytes(b"truncated" if damage == "truncated" else blob[:-1] + b"!")
+    with caplog.at_level(logging.INFO, logger="cscprog.lm.local.weights"):
+        assert ensure_weights("tiny", tmp_path, table={"tiny": spec}).read_bytes() == blob
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
+    assert f"{path} is damaged" in warning.getMessage() and "rebuilding it from the 3 chunk packages" in \
+        warning.getMessage()
+    assert ("9 bytes, expected" if damage == "truncated" else "changed since it was verified") in warning.getMessage()
+    assert "assembling" in caplog.text
+    assert ensure_weights("tiny", tmp_path, table={"tiny": spec}) == path  # marked again: the fast path
+
+
+def test_existing_file_without_marker_is_verified_not_rewritten(fake_site, tmp_path: Path, caplog):
+    site, prefix = fake_site
+    spec = _spec(prefix)
+    _install_all(site, spec)
+    target = tmp_path / spec.filename
+    target.write_bytes(b"".join(CHUNKS))
+    target.with_name(target.name + ".sha256").write_text(spec.sha256)  # an older cscprog's stamp
+    inode = target.stat().st_ino
+    with caplog.at_level(logging.INFO, logger="cscprog.lm.local.weights"):
+        ensure_weights("tiny", tmp_path, table={"tiny": spec})
+    assert "verified the existing file (not verified yet)" in caplog.text and "assembling" not in caplog.text
+    assert target.stat().st_ino == inode and _marker(target).is_file()
+
+
+def test_an_unwritable_models_dir_names_the_config_key(fake_site, tmp_path: Path):
+    site, prefix = fake_site
+    spec = _spec(prefix)
+    _install_all(site, spec)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError) as caught:
+        ensure_weights("tiny", blocker / "models", table={"tiny": spec})
+    message = str(caught.value)
+    assert message.startswith(f"lm.models_dir: cannot write the assembled model weights to {blocker / 'models'}")
+    assert "set [lm] models_dir" in message and "CSCPROG_MODELS_DIR" in message
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write to a read-only directory")
+def test_a_read_only_models_dir_names_the_config_key(fake_site, tmp_path: Path):
     site, prefix = fake_site
     spec = _spec(prefix)
     _install_all(site, spec)
     models = tmp_path / "models"
     models.mkdir()
-    target = models / spec.filename
-    target.write_bytes(b"truncated")
-    target.with_name(target.name + ".sha256").write_text(spec.sha256)
-    assert ensure_weights("tiny", tmp_path, table={"tiny": spec}).read_bytes() == b"".join(CHUNKS)
-
-
-def test_existing_file_without_stamp_is_verified_not_rewritten(fake_site, tmp_path: Path, caplog):
-    site, prefix = fake_site
-    spec = _spec(prefix)
-    _install_all(site, spec)
-    target = tmp_path / "models" / spec.filename
-    target.parent.mkdir()
-    target.write_bytes(b"".join(CHUNKS))
-    with caplog.at_level(logging.INFO, logger="cscprog.lm.local.weights"):
-        ensure_weights("tiny", tmp_path, table={"tiny": spec})
-    assert "verified an existing file" in caplog.text and "assembling" not in caplog.text
+    models.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match=r"^lm\.models_dir: cannot write .*permission denied"):
+            ensure_weights("tiny", models, table={"tiny": spec})
+    finally:
+        models.chmod(0o755)
 
 
 def test_concurrent_callers_assemble_once(fake_site, tmp_path: Path, caplog):
@@ -153,6 +240,30 @@ def test_concurrent_callers_assemble_once(fake_site, tmp_path: Path, caplog):
     assert not errors
     assert len(set(results)) == 1 and results[0].read_bytes() == b"".join(payloads)
     assert caplog.text.count("assembling") == 1
+
+
+def test_concurrent_processes_assemble_once(fake_site, tmp_path: Path):
+    """Separate processes (the lock is a file lock, the file appears by rename): one assembles, all get it whole."""
+    site, prefix = fake_site
+    payloads = [bytes([i]) * 2_000_000 for i in range(4)]
+    spec = _spec(prefix, payloads)
+    _install_all(site, spec, payloads)
+    script = (
+        "import logging, sys\n"
+        "from cscprog.lm.local.weights import ModelWeights, ensure_weights\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        f"spec = ModelWeights(**{spec.__dict__!r})\n"
+        f"path = ensure_weights('tiny', {str(tmp_path / 'models')!r}, table={{'tiny': spec}})\n"
+        "print(path.stat().st_ino)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    children = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], outputs
+    assert len({out.strip() for out, _ in outputs}) == 1  # one inode: nobody replaced another's finished file
+    assert sum(err.count("assembling") for _, err in outputs) == 1
+    assert (tmp_path / "models" / spec.filename).read_bytes() == b"".join(payloads)
 
 
 def test_missing_package_says_what_to_install(fake_site, tmp_path: Path):
@@ -187,7 +298,7 @@ def test_local_model_path_overrides_everything(tmp_path: Path):
     # No chunk packages for size "tiny" exist anywhere: the path must win before they are looked for.
     path, name = resolve_model_file(str(custom), "tiny", tmp_path, table={})
     assert (path, name) == (custom, "My-Model.Q8_0")
-    assert not (tmp_path / "models").exists()
+    assert not [p for p in tmp_path.iterdir() if p != custom]
 
 
 def test_local_model_path_missing_or_not_gguf(tmp_path: Path):
