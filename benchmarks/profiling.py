@@ -147,12 +147,12 @@ def _profile_bare(url: str, calls: list[tuple[dspy.Predict, dict[str, Any]]],
 
 def profile_run(url: str, plan: list[tuple[str, Profile, str]], calls: list[tuple[dspy.Predict, dict[str, Any]]],
                 work: Path, max_utterances: int, concurrency: int, top: int, rounds: int = 2,
-                shipped_pricing: bool = True, engine: str = "native") -> list[str]:
+                shipped_pricing: bool = True, engine: str = "native", per_dialogue: int | None = None) -> list[str]:
     """Profile cscprog syntheses and bare loops over the same calls (rounds interleaved); where CPU goes, as lines."""
     ours_profiles: list[cProfile.Profile] = []
     bare_profiles: list[cProfile.Profile] = []
     ours_calls = bare_count = 0
-    per_run = len(plan) * (1 + 2 * max_utterances)
+    per_run = len(plan) * (per_dialogue or 1 + 2 * max_utterances)
     for round_ in range(rounds):
         for which in ("ours", "bare") if round_ % 2 == 0 else ("bare", "ours"):
             if which == "ours":

@@ -19,10 +19,11 @@ loops at concurrency 16 (cProfile in every thread, timed in thread CPU time, int
 of each grouped as dspy adapter / dspy pricing / dspy core / http client / cscprog cache / runner / cscprog other,
 with the difference, and the top functions of the cscprog run by cumulative CPU.
 
-Goal: cscprog's orchestration (cache, limiter, streaming output, progress) costs at most 10% against the bare loop
-at every concurrency (ratio >= 0.90). On 2 cores DSPy's own per-call CPU caps the bare loop well below the ideal
-at concurrency 16; the ratio, not the ideal, is the goal. The machine may be shared and loaded: the load average
-at the start and the end is printed, and both loops run interleaved so they see the same load.
+Goal: cscprog's orchestration (cache, limiter, streaming output, progress) costs at most 5% against the bare loop
+at every concurrency (ratio >= 0.95), and at most 1.2x the bare loop's client CPU per call (CPU c/b). On 2 cores
+DSPy's own per-call CPU caps the bare loop well below the ideal at concurrency 16; the ratio, not the ideal, is
+the goal. The machine may be shared and loaded: the load average at the start and the end is printed, and both
+loops run interleaved so they see the same load.
 
 The simulated provider and the dialogues are in ``loopback.py``, the runtime and runner set-up in ``synthesis.py`` and
 the cProfile part in ``profiling.py``; this script has the two measured loops and the table.
@@ -158,13 +159,12 @@ def dialogues_for(concurrency: int, per_worker: int) -> int:
 
 def measure_engine(engine: str, url: str, concurrencies: Sequence[int], per_worker: int, rounds: int,
                    calls: list[tuple[dspy.Predict, dict[str, Any]]], plan: list[tuple[str, Profile, str]],
-                   work: Path, latency: float, max_utterances: int,
+                   work: Path, latency: float, max_utterances: int, per_dialogue: int,
                    shipped_pricing: bool = True) -> list[tuple[int, float, float, float]]:
     """(concurrency, cscprog calls/s, bare calls/s, cscprog/bare) at each concurrency: medians of interleaved rounds.
 
     The ratio is the median of the per-round ratios (each round runs both loops back to back, order alternating).
     """
-    per_dialogue = 1 + 2 * max_utterances
     run_cscprog(url, engine, plan[:1], 1, work, f"{engine}-warm", max_utterances)  # imports, pools, caches
     run_bare(url, engine, calls[:4], 2)
     rows = []
@@ -190,8 +190,8 @@ def measure_engine(engine: str, url: str, concurrencies: Sequence[int], per_work
         rows.append((concurrency, ours_rate, bare_rate, ratio))
         ideal = concurrency / latency
         print(f"  {engine:>7} {concurrency:>4} {ours[0].calls:>6} {ours_rate:>8.1f} {bare_rate:>8.1f} "
-              f"{ours_rate / ideal:>7.2f} {bare_rate / ideal:>7.2f} {ratio:>7.3f} {ours_cpu:>8.1f} {bare_cpu:>8.1f}   "
-              f"{'ok' if ratio >= 0.9 else 'OVER 10%'}"
+              f"{ours_rate / ideal:>7.2f} {bare_rate / ideal:>7.2f} {ratio:>7.3f} {ours_cpu:>8.2f} {bare_cpu:>8.2f} "
+              f"{ours_cpu / bare_cpu:>6.2f}   {'ok' if ratio >= 0.95 else 'under 0.95'}"
               f"{'' if rounds == 1 else '  rounds ' + ' '.join(f'{r:.2f}' for r in ratios)}", flush=True)
     return rows
 
@@ -231,24 +231,25 @@ def main(argv: list[str] | None = None) -> int:
     with server_process(args.latency, 0.0) as (url, fast_url), tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         calls = record_calls(fast_url, plan, work, cap)
-        per_dialogue = 1 + 2 * cap
+        per_dialogue = len(calls) // largest  # the server never ends a dialogue: every one makes the same calls
         if len(calls) != largest * per_dialogue:
-            raise SystemExit(f"recorded {len(calls)} calls, expected {largest * per_dialogue}")
+            raise SystemExit(f"recorded {len(calls)} calls for {largest} dialogues: not the same number each")
         print(f"server latency {args.latency * 1000:.0f} ms; dialogues of {cap} utterances = {per_dialogue} calls; "
               f"{per_worker} dialogue(s) per worker; medians of {rounds} interleaved round(s); bare loop with "
               f"{'DSPy as shipped' if shipped else 'the memoized price lookup cscprog installs'}")
         print(f"  {'engine':>7} {'conc':>4} {'calls':>6} {'cscprog':>8} {'bare':>8} {'c/ideal':>7} {'b/ideal':>7} "
-              f"{'c/bare':>7} {'c CPU ms':>8} {'b CPU ms':>8}   goal c/bare >= 0.90")
-        print("  (rates in LM calls/s; CPU ms = client process CPU per call)")
+              f"{'c/bare':>7} {'c CPU ms':>8} {'b CPU ms':>8} {'CPU c/b':>6}   goal c/bare >= 0.95, CPU c/b <= 1.2")
+        print("  (rates in LM calls/s; CPU ms = client process CPU per call, every thread of the process: cscprog's "
+              "includes its cache writer thread; medians over the rounds)")
         for engine in args.engines:
             concurrencies = litellm_concurrency if engine == "litellm" else args.concurrency
             measure_engine(engine, url, concurrencies, per_worker, rounds, calls, plan, work, args.latency, cap,
-                           shipped)
+                           per_dialogue, shipped)
         if not args.no_profile:
             concurrency = max(args.concurrency)
             print("\n".join(profile_run(url, plan[: dialogues_for(concurrency, per_worker)], calls, work, cap,
                                          concurrency, args.top, shipped_pricing=shipped,
-                                         engine=args.profile_engine)))
+                                         engine=args.profile_engine, per_dialogue=per_dialogue)))
     print(f"\nend {load_text()}")
     return 0
 

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class CacheMaintenance:
     _stats: RunStats
     _recent: RecentEntries
     results: ResultStore
+    flush: Callable[[], None]  # ResponseCache.flush: queued entries stored first
 
     @property
     def where(self) -> str:
@@ -58,10 +59,12 @@ class CacheMaintenance:
             print(counts["hits"], counts["saved"]["total_tokens"])
             ```
         """
+        self.flush()  # stores count once they are on disk
         return self._stats.snapshot()
 
     def _entries(self, *, verify: bool = True) -> Iterator[tuple[str, dict[str, Any] | None, bytes, int]]:
         """(key, meta or None if corrupt, payload, stored size) of every entry."""
+        self.flush()
         return stored_entries(self._store, verify=verify)
 
     def stats(self) -> dict[str, Any]:
@@ -133,6 +136,7 @@ class CacheMaintenance:
             ResponseCache("cache", mode="replay").import_bundle("run.cache.jsonl.gz")
             ```
         """
+        self.flush()
         written = import_entries(self._store, Path(path), overwrite=overwrite)
         for key in written:
             self._recent.forget(key)
@@ -151,6 +155,7 @@ class CacheMaintenance:
             cache.clear(endpoint="http://localhost:8080/v1")
             ```
         """
+        self.flush()
         self._recent.clear()
         self.results.clear()  # derived from the LM entries: rebuilt on the next readwrite run
         if model is None and endpoint is None:

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -36,7 +37,6 @@ import dspy
 from dspy.adapters.base import Adapter
 from dspy.adapters.chat_adapter import ChatAdapter
 from dspy.adapters.decision import resolve_adapter
-from dspy.utils.callback import BaseCallback
 
 from cscprog.cache.result_keys import result_key
 from cscprog.cache.results import CallRecord, json_plain, recording
@@ -48,16 +48,6 @@ logger = logging.getLogger(__name__)
 
 _MODES = ("readwrite", "replay", "refresh")
 _install_lock = threading.Lock()
-
-
-class _OutputsCapture(BaseCallback):
-    """Keeps what each LM call of one adapter call returned (installed only around a result-layer miss)."""
-
-    def __init__(self) -> None:
-        self.outputs: list[Any] = []
-
-    def on_lm_end(self, call_id: str, outputs: Any, exception: BaseException | None = None) -> None:
-        self.outputs.append(outputs if exception is None else None)
 
 
 def _layer_cache() -> Any:
@@ -100,14 +90,10 @@ def _serve(cache: Any, lm: Any, calls: list[CallRecord]) -> None:
             callback.on_lm_end(call_id=uuid.uuid4().hex, outputs=call.outputs, exception=None)
 
 
-def _keep(cache: Any, key: str, completions: Any, calls: list[CallRecord], capture: _OutputsCapture) -> None:
+def _keep(cache: Any, key: str, completions: Any, calls: list[CallRecord]) -> None:
     """Store a full-path result when every part of it can be replayed exactly."""
-    if not calls or len(calls) != len(capture.outputs) or any(not call.key for call in calls):
+    if not calls or any(not call.key or call.outputs is None for call in calls) or not json_plain(completions):
         return
-    if not (json_plain(completions) and json_plain(capture.outputs)):
-        return
-    for call, outputs in zip(calls, capture.outputs, strict=True):
-        call.outputs = outputs
     cache.results.put(key, completions, calls)
 
 
@@ -150,11 +136,10 @@ def install_result_layer() -> None:
                 return plain_forward(self, **kwargs)
             lm, config, signature, demos, inputs, adapter, key, outputs = _begin(self, cache, kwargs)
             if outputs is None:
-                capture = _OutputsCapture()
-                with recording() as calls, dspy.context(send_stream=None, callbacks=[capture] if key else []):
+                with recording() if key is not None else contextlib.nullcontext([]) as calls:  # send_stream is None
                     outputs = adapter(lm, lm_kwargs=config, signature=signature, demos=demos, inputs=inputs)
                 if key is not None:
-                    _keep(cache, key, outputs, calls, capture)
+                    _keep(cache, key, outputs, calls)
             return self._forward_postprocess(outputs, signature, **inputs)
 
         async def aforward(self: Any, **kwargs: Any) -> Any:
@@ -163,12 +148,11 @@ def install_result_layer() -> None:
                 return await plain_aforward(self, **kwargs)
             lm, config, signature, demos, inputs, adapter, key, outputs = _begin(self, cache, kwargs)
             if outputs is None:
-                capture = _OutputsCapture()
-                with recording() as calls, dspy.context(send_stream=None, callbacks=[capture] if key else []):
+                with recording() if key is not None else contextlib.nullcontext([]) as calls:
                     outputs = await adapter.acall(lm, lm_kwargs=config, signature=signature, demos=demos,
                                                   inputs=inputs)
                 if key is not None:
-                    _keep(cache, key, outputs, calls, capture)
+                    _keep(cache, key, outputs, calls)
             return self._forward_postprocess(outputs, signature, **inputs)
 
         forward._cscprog_results = True  # type: ignore[attr-defined]

@@ -31,7 +31,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,10 @@ from cscprog.cache.entries import pack_entry, unpack_entry
 from cscprog.cache.errors import CorruptEntry
 from cscprog.cache.memory import MemoryStore
 from cscprog.cache.shards import ShardedStore
+from cscprog.cache.writer import BatchWriter
 
-__all__ = ["RESULTS_DIR", "CallRecord", "ResultStore", "is_recording", "json_plain", "note_call", "recording"]
+__all__ = ["RESULTS_DIR", "CallRecord", "ResultStore", "is_recording", "json_plain", "note_call", "recording",
+           "text_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ class CallRecord:
         max_tokens: The completion limit, when set.
         usage: The tokens the original call used.
         cost: Its cost in USD, or None.
-        outputs: What the LM call returned to the adapter (filled in by the result layer).
+        outputs: What the LM call returned to the adapter (its completions' texts), or None when that is not
+            plain text (the call's result is then not kept).
     """
 
     key: str
@@ -114,6 +117,24 @@ def note_call(record: CallRecord) -> None:
         calls.append(record)
 
 
+def text_outputs(record: Any) -> list[str] | None:
+    """What DSPy's LM call returns for a cached record, when that is plain text: the ``outputs`` of a native record
+    (DSPy loads them unchanged when every one is a string); None otherwise (dict outputs with logprobs or tool
+    calls, LiteLLM records).
+
+    Example:
+        ```python
+        assert text_outputs({"_dspy_format": "dspy-lm15-result-v1", "outputs": ["hi"]}) == ["hi"]
+        ```
+    """
+    if not isinstance(record, dict) or "_dspy_format" not in record:
+        return None
+    outputs = record.get("outputs")
+    if type(outputs) is not list or not all(type(output) is str for output in outputs):
+        return None
+    return list(outputs)
+
+
 def json_plain(value: Any) -> bool:
     """True when ``value`` comes back from a JSON round trip as an equal object of the same types.
 
@@ -143,6 +164,7 @@ class ResultStore:
         directory: The cache directory (the store is ``directory/results``); None keeps everything in memory.
         mode: The cache mode: ``replay`` opens an existing store only and never writes.
         size_limit: Disk size limit in bytes.
+        writer: The cache's :class:`~cscprog.cache.writer.BatchWriter` (None: entries are stored at once).
 
     Example:
         ```python
@@ -150,8 +172,10 @@ class ResultStore:
         ```
     """
 
-    def __init__(self, directory: Path | None, *, mode: str, size_limit: int = 20 * 2**30) -> None:
+    def __init__(self, directory: Path | None, *, mode: str, size_limit: int = 20 * 2**30,
+                 writer: BatchWriter | None = None) -> None:
         self.mode = mode
+        self._writer = writer
         self.directory = directory / RESULTS_DIR if directory is not None else None
         self._size_limit = size_limit
         self._store: Any = MemoryStore() if directory is None else None
@@ -181,7 +205,9 @@ class ResultStore:
         """
         store = self._opened(create=False)
         try:
-            blob = store.get(key, None, retry=True) if store is not None else None
+            blob = self._writer.pending(store, key) if self._writer is not None and store is not None else None
+            if blob is None and store is not None:
+                blob = store.get(key, None, retry=True)
             if blob is None:
                 self.count("misses")
                 return None
@@ -207,10 +233,15 @@ class ResultStore:
         """Store a result (not in ``replay``/``off`` mode); failures are logged, never raised. True when stored."""
         if self.mode not in ("readwrite", "refresh"):
             return False
-        payload = orjson.dumps({"outputs": outputs, "calls": [asdict(call) for call in calls]})
+        payload = orjson.dumps({"outputs": outputs, "calls": [dict(vars(call)) for call in calls]})
         meta = {"format": _FORMAT, "models": sorted({call.model for call in calls})}
         try:
-            stored = bool(self._opened(create=True).set(key, pack_entry(meta, payload), retry=True))
+            store = self._opened(create=True)
+            if self._writer is not None:
+                self._writer.put(store, key, pack_entry(meta, payload), "results")
+                self.count("stores")
+                return True
+            stored = bool(store.set(key, pack_entry(meta, payload), retry=True))
         except Exception as error:
             logger.warning("could not store result entry %s: %s", key, error)
             return False
@@ -220,6 +251,8 @@ class ResultStore:
 
     def clear(self) -> int:
         """Drop every result entry (they are rebuilt from the LM entries on the next ``readwrite`` run)."""
+        if self._writer is not None:
+            self._writer.flush()
         store = self._opened(create=False)
         return int(store.clear(retry=True)) if store is not None and self.mode != "replay" else 0
 

@@ -207,6 +207,38 @@ class ShardedStore:
         """Store ``value`` under ``key``; True when stored."""
         return bool(self._call(key, "set", key, value, retry=retry))
 
+    def set_many(self, items: list[tuple[str, Any]]) -> list[bool]:
+        """Store many ``(key, value)`` pairs, one transaction per shard; whether each was stored.
+
+        A damaged shard is repaired (or :class:`ShardDamagedError` raised) as in :meth:`set`.
+        """
+        from diskcache import Timeout
+
+        by_shard: dict[int, list[int]] = {}
+        for position, (key, _value) in enumerate(items):
+            by_shard.setdefault(self._index(key), []).append(position)
+        stored = [False] * len(items)
+        for index, positions in by_shard.items():
+            for _attempt in range(2):
+                shard = self._fanout._shards[index]
+                for position in positions:
+                    stored[position] = False
+                try:
+                    with shard.transact(retry=True):
+                        for position in positions:
+                            key, value = items[position]
+                            stored[position] = bool(shard.set(key, value, retry=True))
+                    break
+                except Timeout:
+                    for position in positions:
+                        stored[position] = False  # rolled back
+                    break
+                except sqlite3.DatabaseError as error:
+                    if not is_damage(error):
+                        raise
+                    self._damaged(index, shard, error)
+        return stored
+
     def add(self, key: str, value: Any, retry: bool = True) -> bool:
         """Store ``value`` unless ``key`` exists; True when stored."""
         return bool(self._call(key, "add", key, value, retry=retry))

@@ -30,9 +30,10 @@ from cscprog.cache.errors import CacheError, CacheMissError, CorruptEntry
 from cscprog.cache.keys import endpoint_of, model_of, provider_of, request_key
 from cscprog.cache.maintenance import CacheMaintenance
 from cscprog.cache.memory import Entry, MemoryStore, RecentEntries
-from cscprog.cache.results import CallRecord, ResultStore, is_recording, note_call
+from cscprog.cache.results import CallRecord, ResultStore, is_recording, note_call, text_outputs
 from cscprog.cache.shards import ShardedStore
-from cscprog.cache.stats import RunStats, finish_run
+from cscprog.cache.stats import RunStats
+from cscprog.cache.writer import BatchWriter, close_cache, store_counter
 from cscprog.config import CACHE_MODES, CacheMode
 from cscprog.context import current_role
 
@@ -99,8 +100,11 @@ class ResponseCache(CacheMaintenance):
             except (OSError, sqlite3.Error) as error:
                 raise CacheError(f"{self.directory}: cannot open the response cache there: {error}") from None
         self._stats = RunStats(mode, self.version)
-        self.results = ResultStore(self.directory, mode=mode, size_limit=int(size_limit_bytes))
-        self._finalizer = weakref.finalize(self, finish_run, self.directory, self._stats, self._store)
+        writes = self.directory is not None and mode in ("readwrite", "refresh")
+        self._writer = BatchWriter(on_stored=store_counter(self._stats)) if writes else None
+        self.results = ResultStore(self.directory, mode=mode, size_limit=int(size_limit_bytes), writer=self._writer)
+        self._finalizer = weakref.finalize(self, close_cache, self._writer, self.results, self.directory, self._stats,
+                                           self._store)
         self.enable_disk_cache = self.directory is not None
         self.enable_memory_cache = True
 
@@ -139,9 +143,21 @@ class ResponseCache(CacheMaintenance):
         self.close()
 
     def close(self) -> None:
-        """Write this process's counters to ``last_run.json`` (if anything happened) and close the stores."""
+        """Store what is queued, write this process's counters to ``last_run.json`` (if anything happened) and
+        close the stores."""
         self._finalizer()
-        self.results.close()
+
+    def flush(self) -> None:
+        """Return once every entry stored so far is on disk (entries are written by a background thread, in
+        batches: see :mod:`cscprog.cache.writer`). A run calls it before it reports an item done.
+
+        Example:
+            ```python
+            cache.flush()  # the calls made so far survive a crash from here on
+            ```
+        """
+        if self._writer is not None:
+            self._writer.flush()
 
     # --- the interface DSPy calls -------------------------------------------------------------------------------
 
@@ -172,6 +188,9 @@ class ResponseCache(CacheMaintenance):
         found = self._recent.get(key)
         if found is not None:
             return found
+        queued = self._writer.pending(self._store, key) if self._writer is not None else None
+        if queued is not None:
+            return unpack_entry(queued)
         try:
             blob = self._store.get(key, None, retry=True)
         except (OSError, sqlite3.Error) as error:
@@ -221,7 +240,8 @@ class ResponseCache(CacheMaintenance):
                 self._stats.hit(model, shown, usage, cost)
                 if self.observer is not None or is_recording():
                     info = self._call_info(request, key, model, endpoint)
-                    note_call(CallRecord(key, model, endpoint, info.n, info.prompt_chars, info.max_tokens, usage, cost))
+                    note_call(CallRecord(key, model, endpoint, info.n, info.prompt_chars, info.max_tokens, usage, cost,
+                                         text_outputs(record)))
                     if self.observer is not None:
                         self.observer.on_hit(info, dict(usage), cost)
                 return record
@@ -263,7 +283,7 @@ class ResponseCache(CacheMaintenance):
             info = self._call_info(request, key, model, endpoint)
             # a call whose entry was not stored cannot be replayed: its record has no key (no result is kept)
             note_call(CallRecord(key if stored else "", model, endpoint, info.n, info.prompt_chars, info.max_tokens,
-                                 usage, cost))
+                                 usage, cost, text_outputs(value)))
             if self.observer is not None:
                 self.observer.after_call(info, usage, cost)
 
@@ -312,13 +332,19 @@ class ResponseCache(CacheMaintenance):
         }
         if cls is not None:
             meta["cls"] = cls
-        try:
-            stored = self._store.set(key, pack_entry(meta, payload), retry=True)
-        except Exception as error:
-            logger.warning("could not store cache entry %s: %s", key, error)
-            stored = False
+        blob = pack_entry(meta, payload)
+        if self._writer is not None:
+            self._writer.put(self._store, key, blob, (model, shown))  # counted once stored
+            stored = True
+        else:
+            try:
+                stored = self._store.set(key, blob, retry=True)
+            except Exception as error:
+                logger.warning("could not store cache entry %s: %s", key, error)
+                stored = False
+            if stored:
+                self._stats.count("stores", model, shown)
         if stored:
-            self._stats.count("stores", model, shown)
             if memory:
                 self._recent.remember(key, (meta, payload))
             else:
@@ -328,7 +354,9 @@ class ResponseCache(CacheMaintenance):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        return key in self._recent or key in self._store
+        if key in self._recent or (self._writer is not None and self._writer.pending(self._store, key) is not None):
+            return True
+        return key in self._store
 
     def discard(self, request: dict[str, Any]) -> bool:
         """Delete the entry of ``request`` (e.g. a response that failed to parse, before a retry).
@@ -337,6 +365,7 @@ class ResponseCache(CacheMaintenance):
             True when an entry was deleted.
         """
         key = self._prepare(request)[0]
+        self.flush()
         self._recent.forget(key)
         return bool(self._store.delete(key, retry=True))
 
@@ -363,3 +392,4 @@ class ResponseCache(CacheMaintenance):
                 self._store.set(key, pack_entry(meta, payload))
             else:
                 self._recent.remember(key, (meta, payload))
+

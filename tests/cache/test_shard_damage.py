@@ -90,6 +90,7 @@ def test_replay_mode_keeps_a_corrupt_entry_and_says_nothing_is_recomputed(tmp_pa
     request = {"model": "openai/m", "messages": [{"role": "user", "content": "hi"}]}
     with ResponseCache(tmp_path / "cache") as cache:
         cache.put(request, {"text": "fine"})
+        cache.flush()
         key = cache.cache_key(request)
         blob = cache._store.get(key)
         cache._store.set(key, blob[:-3] + b"zzz")  # the checksum no longer matches
