@@ -91,15 +91,21 @@ def export_command(
 ) -> None:
     """Write one fine-tuning example per supporter turn: the history, then the strategy and the reply.
 
-    Every supporter turn must carry a strategy of the taxonomy; bad input stops with exit status 2.
+    Every supporter turn must carry a strategy of the taxonomy; bad input stops with exit status 2. Dialogues
+    carrying a quality verdict the judge did not pass (cscprog judge) are left out and counted on stderr.
     """
     from cscprog.finetune.export import FORMATS, write_export
+    from cscprog.finetune.judged import judged_selection
 
     check_choice(format, FORMATS, "--format")
     ratios = parse_split(split)
     prompt = read_system_prompt(system_prompt, system_prompt_file)
     _, tax = config_and_taxonomy(config, taxonomy)
-    dialogues = load_for_cli(data, tax, False, False).dialogues
+    selection = judged_selection(load_for_cli(data, tax, False, False).dialogues)
+    if selection.rejected:
+        typer.echo(f"left out {len(selection.rejected)} dialogue(s) the quality judge rejected: "
+                   + ", ".join(selection.rejected[:10]) + (" ..." if len(selection.rejected) > 10 else ""), err=True)
+    dialogues = selection.kept
     result = write_export(output, dialogues, format, split=ratios, system_prompt=prompt,  # type: ignore[arg-type]
                           language=language, taxonomy=tax, metadata=metadata, salt=split_salt, source=str(data),
                           card=card, command=command_line(ctx), license=license)

@@ -6,6 +6,7 @@ options here override for one run.
 Example:
     ```
     cscprog finetune train.jsonl -o ft/run1 --epochs 2
+    cscprog finetune csconv_train.jsonl sample:annotated_zh judged.jsonl -o ft/run2   # several files, mixed
     cscprog finetune train.jsonl -o ft/run1 --resume          # after an interruption
     cscprog evaluate test.jsonl --model ft/run1 -o eval/ft
     ```
@@ -25,7 +26,8 @@ from cscprog.cli.common import ConfigOption, JsonOption, TaxonomyOption, config_
 from cscprog.cli.data import load_for_cli
 from cscprog.cli.runs import check_choice
 from cscprog.config import Config
-from cscprog.errors import ConfigError, CscprogError
+from cscprog.data import Dialogue
+from cscprog.errors import ConfigError, CscprogError, DataError
 from cscprog.framework import Taxonomy
 
 if TYPE_CHECKING:
@@ -84,6 +86,29 @@ def finetuned_serving(model: Path | None, program: Path | None, config: Config,
     return serve_finetuned(model, config, taxonomy)
 
 
+def training_dialogues(paths: list[Path], taxonomy: Taxonomy) -> list[Dialogue]:
+    """The dialogues of every file in ``paths``, in order (CSConv samples and judged RoleCS output may mix).
+
+    Raises:
+        DataError: a file cannot be read, or a dialogue id appears in two files (naming both).
+
+    Example:
+        ```python
+        training_dialogues([Path("sample:annotated_en"), Path("judged.jsonl")], taxonomy)
+        ```
+    """
+    dialogues: list[Dialogue] = []
+    first_file: dict[str, Path] = {}
+    for path in paths:
+        for dialogue in load_for_cli(path, taxonomy, False, False).dialogues:
+            if dialogue.id in first_file:
+                raise DataError(str(path), f"dialogue id {dialogue.id!r} is also in {first_file[dialogue.id]}: "
+                                           "give every training dialogue its own id", field="id")
+            first_file[dialogue.id] = path
+            dialogues.append(dialogue)
+    return dialogues
+
+
 class _Bar:
     """The loss on a rich bar (terminal) or a plain line per step (logs), on stderr."""
 
@@ -116,8 +141,10 @@ class _Bar:
 
 @app.command("finetune")
 def finetune_command(
-    data: Path = typer.Argument(..., help="Annotated training dialogues (CSConv format or cscprog JSONL) or "
-                                          "sample:NAME."),
+    data: list[Path] = typer.Argument(..., help="Annotated training dialogues (CSConv format or cscprog JSONL) "
+                                                "or sample:NAME; several files train together, e.g. CSConv "
+                                                "samples and judged RoleCS output (only dialogues the judge "
+                                                "passed are used)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (adapter, merged GGUF, manifest)."),
     base: str | None = typer.Option(None, "--base", help="embedded, a .gguf file or a Hugging Face model "
                                                          "directory (default: finetune.base of the config)."),
@@ -133,6 +160,9 @@ def finetune_command(
 ) -> None:
     """Fine-tune a model on the next supporter turn (strategy, then reply; loss on that target only).
 
+    Dialogues carrying a quality verdict (cscprog judge, synthesize --filter) are used only when the judge passed
+    them; the others are counted in the manifest (data.judge_rejected). Both languages train together.
+
     Exit status: 0 when trained, 2 for bad input or data (the message names the file, record, turn and field).
     """
     from cscprog.evaluation.evaluate import sample_dialogues
@@ -146,15 +176,17 @@ def finetune_command(
     if epochs is not None:
         overrides["epochs"] = epochs
     settings = loaded_config.finetune.model_copy(update=overrides)
-    dialogues = sample_dialogues(load_for_cli(data, tax, False, False).dialogues, limit)
+    dialogues = sample_dialogues(training_dialogues(data, tax), limit)
     with _Bar(progress) as bar:
         result = finetune(dialogues, output, settings=settings, lm=loaded_config.lm,
                           taxonomy=tax, resume=resume, progress=bar,
-                          source=str(data), max_steps=max_steps)
+                          source=", ".join(str(path) for path in data), max_steps=max_steps)
     manifest = result.manifest
     summary = {"output": str(output), "adapter": str(result.adapter_dir),
                "merged_gguf": str(result.merged_gguf) if result.merged_gguf else None,
                "examples": manifest["data"]["examples"], "skipped_too_long": manifest["data"]["skipped_too_long"],
+               "languages": manifest["data"]["languages"], "judge_rejected": manifest["data"]["judge_rejected"],
+               "judged_dialogues": manifest["data"]["judged_dialogues"],
                "steps": manifest["steps"], "first_loss": manifest["first_loss"],
                "final_loss": manifest["final_loss"], "wall_time_s": manifest["wall_time_s"],
                "device": manifest["device"]}
@@ -166,6 +198,9 @@ def finetune_command(
               f"({summary['skipped_too_long']} skipped as too long) on {summary['device']} in "
               f"{summary['wall_time_s']:.0f} s; loss {summary['first_loss']:.4f} -> {summary['final_loss']:.4f} "
               "(per-step training loss, first and last step)")
+    languages = ", ".join(f"{count} {language}" for language, count in summary["languages"].items())
+    out.print(f"Examples by language: {languages}; judged dialogues trained on: {summary['judged_dialogues']}, "
+              f"left out as rejected by the judge: {summary['judge_rejected']}")
     out.print(f"Wrote {output / 'manifest.json'}, {result.adapter_dir}"
               + (f" and {result.merged_gguf}" if result.merged_gguf else ""))
     out.print(f"Evaluate it: cscprog evaluate DATA --model {output}")

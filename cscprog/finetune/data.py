@@ -11,6 +11,10 @@ with no supporter turn at all is an error; an example whose tokens exceed ``max_
 in :attr:`TrainingSet.skipped` (all of them skipped is an error); dialogues without a supporter turn are
 counted in :attr:`TrainingSet.dialogues_without_turns`.
 
+Judged RoleCS output and CSConv dialogues mix in one training set: a dialogue carrying the quality judge's verdict
+is trained on only when the judge passed it; the rejected ones are named in :attr:`TrainingSet.judge_rejected`
+(:mod:`cscprog.finetune.judged`). Both languages train together; the manifest counts examples per language.
+
 Example:
     ```python
     from cscprog.finetune.data import build_training_set
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +39,7 @@ from cscprog.data import Dialogue
 from cscprog.data.completion import default_system_prompt, format_target
 from cscprog.errors import DataError, TaxonomyError
 from cscprog.finetune.export import export_examples, user_message
+from cscprog.finetune.judged import judged_selection
 from cscprog.framework import Taxonomy, load_taxonomy
 
 __all__ = ["TrainingSet", "build_training_set", "conversation", "example_tokens", "rows_from_examples"]
@@ -79,6 +85,8 @@ class TrainingSet:
         dialogues_without_turns: Dialogues that have no supporter turn (no example).
         max_length: The token limit applied.
         fingerprint: SHA-256 of the kept examples (prompt and completion), in order.
+        judge_rejected: Ids of the dialogues left out because the quality judge did not pass them.
+        judged_dialogues: Dialogues trained on that carry a passing verdict (synthesized and judged).
     """
 
     rows: list[dict[str, Any]]
@@ -87,6 +95,8 @@ class TrainingSet:
     dialogues_without_turns: int = 0
     max_length: int = 0
     fingerprint: str = ""
+    judge_rejected: list[str] = field(default_factory=list)
+    judged_dialogues: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Counts and the fingerprint, for the manifest and the CLI.
@@ -102,6 +112,10 @@ class TrainingSet:
             "dialogues_without_supporter_turns": self.dialogues_without_turns,
             "skipped_too_long": len(self.skipped),
             "skipped": self.skipped[:20],
+            "judge_rejected": len(self.judge_rejected),
+            "judge_rejected_ids": self.judge_rejected[:20],
+            "judged_dialogues": self.judged_dialogues,
+            "languages": dict(sorted(Counter(row.get("language", "en") for row in self.rows).items())),
             "max_length": self.max_length,
             "fingerprint": self.fingerprint,
         }
@@ -142,8 +156,10 @@ def build_training_set(
 ) -> TrainingSet:
     """The examples of ``dialogues`` (one per supporter turn) that fit in ``max_length`` tokens.
 
+    Dialogues the quality judge did not pass (``metadata["judge"]``) are left out and named in the result.
+
     Args:
-        dialogues: Annotated dialogues, in either language.
+        dialogues: Annotated dialogues, in either language; judged RoleCS output and CSConv samples may mix.
         tokenizer: The base model's tokenizer (its chat template decides the length).
         max_length: Longest example in tokens; longer ones are skipped and counted.
         taxonomy: The strategy taxonomy (default CSC).
@@ -151,14 +167,21 @@ def build_training_set(
         source: Name of the data, for error messages.
 
     Raises:
-        DataError: no supporter turn in the data, a supporter turn without a strategy of the taxonomy or without
-            text (naming the record, turn and field), or no example within ``max_length``.
+        DataError: no supporter turn in the data, every dialogue rejected by the judge, a supporter turn without
+            a strategy of the taxonomy or without text (naming the record, turn and field), or no example within
+            ``max_length``.
 
     Example:
         ```python
         data = build_training_set(dialogues, tokenizer, max_length=512, source="train.jsonl")
         ```
     """
+    selection = judged_selection(dialogues)
+    if dialogues and not selection.kept:
+        raise DataError(source, f"the quality judge rejected every one of the {len(dialogues)} dialogues "
+                                "(metadata.judge.passed is not true): nothing to train on")
+    read = len(dialogues)
+    dialogues = selection.kept
     if not any(d.supporter_indices() for d in dialogues):
         raise DataError(source, "no supporter turn to train on (fine-tuning needs annotated supporter turns)")
     taxonomy = taxonomy or load_taxonomy("csc")
@@ -168,10 +191,13 @@ def build_training_set(
     for item in exported:
         messages = item["messages"]
         row = {"prompt": messages[:-1], "completion": messages[-1:]}
-        row.update(dialogue_id=item["metadata"]["dialogue_id"], turn_index=item["metadata"]["turn_index"])
+        meta = item["metadata"]
+        row.update(dialogue_id=meta["dialogue_id"], turn_index=meta["turn_index"], language=meta["language"])
         candidates.append(row)
     result = _keep_fitting(candidates, tokenizer, max_length, source)
-    result.dialogues = len(dialogues)
+    result.judge_rejected = selection.rejected
+    result.judged_dialogues = selection.judged_kept
+    result.dialogues = read
     result.dialogues_without_turns = sum(1 for d in dialogues if not d.supporter_indices())
     return result
 
@@ -213,6 +239,6 @@ def rows_from_examples(
         user = user_message(example.history, example.language or "en", example.domain or "")
         row = conversation(system, user, format_target(name, str(example.reply).strip()))
         row.update(dialogue_id=str(getattr(example, "dialogue_id", number)),
-                   turn_index=int(getattr(example, "turn_index", 0)))
+                   turn_index=int(getattr(example, "turn_index", 0)), language=example.language or "en")
         candidates.append(row)
     return _keep_fitting(candidates, tokenizer, max_length, source)

@@ -155,3 +155,17 @@ def test_score_counts_a_garbled_completion_as_a_failure(capsys, tmp_path):
     n = supporter_turns("annotated_en")
     assert result["n"] == n and result["failures"] == 1 and result["accuracy"] < 100
     assert result["coverage"]["unparseable_completions"] == 1 and result["coverage"]["turns_scored"] == n
+
+
+def test_export_leaves_out_dialogues_the_quality_judge_rejected(capsys, tmp_path):
+    passed, rejected, plain = load_sample("annotated_zh")[:3]
+    passed.metadata["judge"] = {"passed": True, "criteria_passed": 5}
+    rejected.metadata["judge"] = {"passed": False, "rule_check": {"rule": "repeated_turn"}}
+    data = tmp_path / "judged.jsonl"
+    data.write_text("".join(d.model_dump_json() + "\n" for d in (passed, rejected, plain)), encoding="utf-8")
+    code, out, err = run(capsys, "export", data, "--format", "openai", "-o", tmp_path / "x.jsonl", "--json")
+    assert code == 0, err
+    assert f"left out 1 dialogue(s) the quality judge rejected: {rejected.id}" in err
+    rows = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {row["metadata"]["dialogue_id"] for row in rows} == {passed.id, plain.id}
+    assert len(rows) == len(passed.supporter_indices()) + len(plain.supporter_indices())

@@ -103,3 +103,50 @@ def test_tiny_model_helper_writes_a_loadable_directory(tmp_path: Path) -> None:
 
     directory = build_tiny_model(tmp_path / "m", ["hello world"] * 3, vocab_size=300)
     assert (directory / "config.json").is_file() and (directory / "tokenizer.json").is_file()
+
+
+def _judged(dialogues: list[Dialogue], failing: str | None) -> list[Dialogue]:
+    """Run the real quality judge (scripted verdicts); dialogues whose text contains ``failing`` fail a criterion."""
+    import json
+
+    import dspy
+
+    from cscprog.rolecs.judge import QualityJudge
+    from cscprog.testing import scripted_lm
+
+    def answer(field, request):
+        fails = failing is not None and failing in request.inputs["transcript"] and field == "role_consistency"
+        return json.dumps({"reason": "checked", "passed": "false" if fails else "true"})
+
+    with dspy.context(lm=scripted_lm(answer)):
+        return [QualityJudge()(dialogue).dialogue for dialogue in dialogues]
+
+
+def test_judged_rolecs_output_mixes_with_csconv_samples_and_only_passed_dialogues_train(tokenizer) -> None:
+    csconv = [load_sample("annotated_en")[0], load_sample("annotated_zh")[0]]
+    synthesized = [d.model_copy(update={"id": f"rp-{d.id}"})
+                   for d in (load_sample("annotated_zh")[1], load_sample("annotated_en")[1])]
+    judged = _judged(synthesized, failing=synthesized[1].turns[1].text[:25])
+    assert [d.metadata["judge"]["passed"] for d in judged] == [True, False]
+    data = build_training_set(csconv + judged, tokenizer, max_length=100_000, source="mixed")
+    trained = {row["dialogue_id"] for row in data.rows}
+    assert trained == {csconv[0].id, csconv[1].id, judged[0].id}
+    assert len(data.rows) == sum(len(d.supporter_indices()) for d in (*csconv, judged[0]))
+    summary = data.summary()
+    assert summary["judge_rejected"] == 1 and summary["judge_rejected_ids"] == [judged[1].id]
+    assert summary["judged_dialogues"] == 1 and summary["dialogues"] == 4
+    zh_turns = sum(len(d.supporter_indices()) for d in (csconv[1], judged[0]))
+    assert summary["languages"] == {"en": len(csconv[0].supporter_indices()), "zh": zh_turns}
+    assert any("Language: zh" in row["prompt"][1]["content"] and row["dialogue_id"] == judged[0].id
+               for row in data.rows)
+
+
+def test_a_verdict_that_is_not_a_pass_leaves_the_dialogue_out(tokenizer) -> None:
+    from cscprog.finetune.judged import judge_rejected
+
+    base = load_sample("annotated_en")[0]
+    unjudgeable = base.model_copy(update={"metadata": {"judge": {"passed": False, "failure": "no JSON"}}})
+    odd = base.model_copy(update={"metadata": {"judge": {"passed": "true"}}})  # a string is not a pass
+    assert judge_rejected(unjudgeable) and judge_rejected(odd) and not judge_rejected(base)
+    with pytest.raises(DataError, match="rejected every one of the 2 dialogues"):
+        build_training_set([unjudgeable, odd], tokenizer, max_length=100_000, source="judged.jsonl")

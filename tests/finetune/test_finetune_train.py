@@ -99,16 +99,54 @@ def test_resume_continues_from_the_last_checkpoint_and_refuses_other_runs(tiny_b
     assert resumed.manifest["resumed_from"] == "checkpoint-2" and resumed.manifest["steps"] == 4
 
 
-def test_cli_finetune_trains_and_reports_bad_data(tiny_base: Path, tmp_path: Path, capsys) -> None:
-    data = tmp_path / "train.jsonl"
-    data.write_text("\n".join(d.model_dump_json() for d in MEMORIZE) + "\n")
-    code = main(["finetune", str(data), "-o", str(tmp_path / "out"), "--base", str(tiny_base), "--max-steps", "2",
-                 "--progress", "plain", "--json"])
+SYNTHESIZED = [
+    Dialogue.model_validate({"id": "rp-zh-1", "language": "zh", "domain": "cards", "turns": [
+        {"speaker": "customer", "text": "我的卡被锁了。"},
+        {"speaker": "supporter", "strategy": "Emotional Management", "text": "别着急，我马上帮您解锁。"}]}),
+    Dialogue.model_validate({"id": "rp-en-2", "language": "en", "turns": [
+        {"speaker": "customer", "text": "Where is my refund?"},
+        {"speaker": "supporter", "strategy": "Information Delivery", "text": "It arrives in three days."}]}),
+]
+
+
+def _verdicts(field, request) -> str:
+    """The judge's answers: every criterion passes, except role consistency for the refund dialogue."""
+    fails = "Where is my refund?" in request.inputs["transcript"] and field == "role_consistency"
+    return json.dumps({"reason": "checked", "passed": "false" if fails else "true"})
+
+
+def _jsonl(path: Path, dialogues: list[Dialogue]) -> Path:
+    path.write_text("\n".join(d.model_dump_json() for d in dialogues) + "\n")
+    return path
+
+
+def test_cli_finetune_trains_on_csconv_and_judged_rolecs_output_and_reports_bad_data(
+        tiny_base: Path, tmp_path: Path, capsys) -> None:
+    from cscprog.testing import OpenAICompatibleServer
+
+    data = _jsonl(tmp_path / "train.jsonl", MEMORIZE)
+    synthesized = _jsonl(tmp_path / "rolecs.jsonl", SYNTHESIZED)
+    with OpenAICompatibleServer(_verdicts, model_name="judge-model") as server:
+        config = tmp_path / "judge.toml"
+        config.write_text(f'[lm]\nmodel = "openai/judge-model"\napi_base = "{server.url}"\n'
+                          f'[cache]\ndir = "{tmp_path / "cache"}"\n')
+        code = main(["judge", str(synthesized), "-o", str(tmp_path / "judged.jsonl"), "-c", str(config),
+                     "--progress", "off"])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["finetune", str(data), str(tmp_path / "judged.jsonl"), "-o", str(tmp_path / "out"), "--base",
+                 str(tiny_base), "--max-steps", "2", "--progress", "plain", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
-    assert summary["steps"] == 2 and summary["examples"] == 2
+    assert summary["steps"] == 2 and summary["examples"] == 3  # 2 memorized turns + the passed Chinese one
+    assert summary["judged_dialogues"] == 1 and summary["judge_rejected"] == 1
+    assert summary["languages"] == {"en": 2, "zh": 1}
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["data"]["judge_rejected_ids"] == ["rp-en-2"]
     assert "finetune: step 2/2 loss" in captured.err
+    assert main(["finetune", str(data), str(data), "-o", str(tmp_path / "dup"), "--base", str(tiny_base)]) == 2
+    assert "is also in" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "x", "turns": [{"speaker": "customer", "text": "hi"}]}) + "\n")
     assert main(["finetune", str(bad), "-o", str(tmp_path / "out2"), "--base", str(tiny_base)]) == 2
@@ -139,37 +177,45 @@ def test_evaluate_and_respond_take_the_fine_tuned_model(trained, tmp_path: Path,
     assert "not a finished `cscprog finetune` output" in capsys.readouterr().err
 
 
+def _base_responder(field, request) -> str:
+    """The configured responder before fine-tuning: a wrong strategy and a filler reply for every turn."""
+    return "Others" if field == "strategy" else "Please hold."
+
+
 @pytest.mark.slow
-def test_compile_recipe_finetune_trains_and_returns_a_program_on_the_fine_tuned_model(
+def test_cli_compile_optimizer_finetune_trains_saves_and_serves_the_fine_tuned_model(
         tiny_base: Path, tmp_path: Path, capsys) -> None:
-    import dspy
-    from cscprog.optimizers import load_compiled, save_compiled, training_examples
-    from cscprog.optimizers.finetune import compile_finetune
+    from cscprog.optimizers import load_compiled
 
-    from cscprog.agents.responder import ResponseGenerator
-    from cscprog.testing.engines import scripted_lm
+    from cscprog.testing import OpenAICompatibleServer
 
-    settings = _settings(tiny_base).model_dump(mode="json")
-    config = config_from_dict({"cache": {"dir": str(tmp_path / "cache")}, "finetune": settings})
-    examples = training_examples(MEMORIZE)
-    with dspy.context(lm=scripted_lm(lambda field, request: "Others" if field == "strategy" else "...")):
-        result = compile_finetune(ResponseGenerator(load_taxonomy("csc"), attempts=1), examples, examples,
-                                  out_dir=tmp_path / "model", config=config, taxonomy=load_taxonomy("csc"))
-    assert result.before["strategy_accuracy"] == 0.0 and result.after["strategy_accuracy"] == 100.0
-    assert result.program.model_dir == str((tmp_path / "model").resolve())
-    assert result.settings["steps"] == 60 and result.settings["recipe"] == "finetune"
-    saved = save_compiled(tmp_path / "program.json", result)
-    assert load_compiled(saved, FinetunedResponder).model_dir == result.program.model_dir
-    data = tmp_path / "test.jsonl"
-    data.write_text("\n".join(d.model_dump_json() for d in MEMORIZE) + "\n")
-    code = main(["evaluate", str(data), "--program", str(saved), "-o", str(tmp_path / "eval"), "--json",
-                 "--no-plots", "--progress", "off", "-c", str(_config_file(tmp_path, tiny_base))])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert json.loads(captured.out)["accuracy"] == 100.0
-
-
-def _config_file(tmp_path: Path, base: Path) -> Path:
-    path = tmp_path / "cscprog.toml"
-    path.write_text(f'[cache]\ndir = "{tmp_path / "cache"}"\n[finetune]\nbase = "{base}"\n')
-    return path
+    data = _jsonl(tmp_path / "train.jsonl", MEMORIZE)
+    program = tmp_path / "program.json"
+    settings = _settings(tiny_base)
+    with OpenAICompatibleServer(_base_responder, model_name="base-model") as server:
+        config = tmp_path / "cscprog.toml"
+        config.write_text(f'[lm]\nmodel = "openai/base-model"\napi_base = "{server.url}"\ntemperature = 0.0\n'
+                          f'[cache]\ndir = "{tmp_path / "cache"}"\n[finetune]\n'
+                          + "".join(f"{key} = {json.dumps(value)}\n"
+                                    for key, value in settings.model_dump(mode="json").items()
+                                    if value is not None))
+        code = main(["compile", "--train", str(data), "--dev", str(data), "--optimizer", "finetune", "-o",
+                     str(program), "-c", str(config), "--json"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        summary = json.loads(captured.out)
+        assert summary["recipe"] == "finetune" and summary["settings"]["steps"] == 60
+        assert summary["before"]["strategy_accuracy"] == 0.0 and summary["after"]["strategy_accuracy"] == 100.0
+        model_dir = tmp_path / "program.model"
+        assert (model_dir / "adapter" / "adapter_model.safetensors").is_file()
+        assert json.loads((model_dir / "manifest.json").read_text())["data"]["examples"] == 2
+        loaded = load_compiled(program, FinetunedResponder)
+        assert loaded.model_dir == str(model_dir.resolve())
+        before_respond = server.count
+        code = main(["respond", str(data), "--program", str(program), "-o", str(tmp_path / "turns.jsonl"),
+                     "-c", str(config), "--progress", "off"])
+        assert code == 0, capsys.readouterr().err
+        assert server.count == before_respond  # the fine-tuned model answered, not the configured responder
+    rows = [json.loads(line) for line in (tmp_path / "turns.jsonl").read_text().splitlines()]
+    assert {(row["pred_strategy"], row["pred_reply"]) for row in rows} == {
+        ("Emotional Management", "I am sorry, let us fix it."), ("Greeting", "Hello, how can I help?")}
