@@ -8,7 +8,9 @@ with the LLM screen and judge on, and the script prints:
 
 * the share kept, with a 95% Wilson interval (the subset is small: the interval says how sure the share is);
 * the share of supporter turns with a valid strategy of the taxonomy, over every rewrite produced (kept or not);
-* the share dropped by each ``stage:rule``, and the wall time per call.
+* the share dropped by each ``stage:rule``, and the wall time per call;
+* for the ``anchored`` structure, what the supporter and customer turns are relative to the call (rewritten from
+  a line of the call, unchanged, kept as said, inserted), over every rewrite produced.
 
 Usage::
 
@@ -61,7 +63,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=10, help="how many calls (default 10)")
     parser.add_argument("--size", default="0.5b", choices=["0.5b", "1.5b"], help="embedded model size")
-    parser.add_argument("--structure", default="auto", choices=["auto", "stepwise", "exchanges", "turns"])
+    parser.add_argument("--structure", default="auto", choices=["auto", "anchored", "stepwise", "exchanges", "turns"])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache-dir", default="~/.cache/cscprog")
     parser.add_argument("--out", type=Path, default=None, help="JSONL of every decision and rewrite")
@@ -99,10 +101,12 @@ def main() -> int:
     kept = sum(r.decision.kept for r in results)
     low, high = wilson(kept, len(results))
     supporter = valid = 0
+    origins: Counter[str] = Counter()
     for result in results:
         if result.candidate is None:
             continue
         for turn in result.candidate.turns:
+            origins[f"{turn.speaker} {(turn.metadata or {}).get('origin', 'unmarked')}"] += 1
             if turn.is_supporter:
                 supporter += 1
                 valid += turn.strategy in taxonomy.names and not turn.extra_strategies
@@ -113,11 +117,15 @@ def main() -> int:
     print(f"kept: {kept}/{len(results)} = {kept / len(results):.0%} (95% Wilson interval {low:.0%}-{high:.0%})")
     share = valid / supporter if supporter else 0.0
     print(f"supporter turns with one valid strategy: {valid}/{supporter} = {share:.0%} (over every rewrite produced)")
+    for side in ("supporter", "customer"):
+        total = sum(count for key, count in origins.items() if key.startswith(side))
+        parts = ", ".join(f"{key.split()[1]} {count}" for key, count in sorted(origins.items()) if key.startswith(side))
+        print(f"{side} turns ({total}, over every rewrite produced): {parts}")
     for key, count in decision_counts(r.decision for r in results).items():
         if key != "kept":
             print(f"dropped by {key}: {count}/{len(results)} = {count / len(results):.0%}")
     print(f"seconds per call: mean {sum(seconds) / len(seconds):.0f}, max {max(seconds):.0f} (2 shared cores)")
-    print(json.dumps({"kept": kept, "n": len(results), "valid_strategy": [valid, supporter],
+    print(json.dumps({"kept": kept, "n": len(results), "valid_strategy": [valid, supporter], "origins": dict(origins),
                       "drops": dict(Counter(f"{r.decision.stage}:{r.decision.rule}" for r in results
                                             if not r.decision.kept))}))
     return 0

@@ -5,19 +5,19 @@
 1. the rule pre-filter (:func:`cscprog.csconv.prefilter.prefilter`, thresholds from :class:`PrefilterRules`);
 2. the LLM pre-filter ``screen`` (:class:`cscprog.signatures.ScreenCall`, role ``rewriter``): drops calls with
    abusive language or a poor agent attitude;
-3. the rewrite (role ``rewriter``), in one of two output structures: ``turns``
+3. the rewrite (role ``rewriter``), in one of four output structures: ``turns``
    (:class:`cscprog.signatures.RewriteDialogue`, predictor ``rewrite``), a free list of labelled turns whose
-   labels are validated against the taxonomy; or ``exchanges``
-   (:class:`cscprog.signatures.exchanges.RewriteAsExchanges`, predictor ``rewrite_exchanges``): the program lays
-   the call out as a draft in the rewrite's own shape, and the model fills a structure in which speakers
-   alternate, every supporter turn carries one strategy and the opening, verification and closing strategies
-   sit where the flow rules put them (the embedded model decodes it under the structure's JSON-schema grammar,
-   so it cannot break any of that); or ``stepwise`` (:class:`cscprog.csconv.stepwise.StepwiseRewrite`): one
-   short call per turn, the shape built by the program; ``structure="auto"`` uses ``exchanges`` when the
-   ``rewriter`` role runs on the embedded model (measured on 6 real banking calls with the 0.5B model: the same
-   share kept as stepwise, none, at 30-90 s a call against stepwise's 240-280 s). The completion budget is sized
-   from the call (:func:`rewrite_budget`); a truncated output is retried with twice the budget, never parsed (see
-   :func:`cscprog.lm.invoke.invoke`). A rewrite still unusable after the retries is a failure of this stage;
+   labels are validated against the taxonomy; ``exchanges``
+   (:class:`cscprog.signatures.exchanges.RewriteAsExchanges`, predictor ``rewrite_exchanges``), one answer in a
+   shape in which speakers alternate and the opening, verification and closing strategies sit where the flow
+   rules put them (under its JSON-schema grammar on the embedded model); ``stepwise`` (one call per turn in
+   that shape); or ``anchored`` (:class:`cscprog.csconv.anchored.AnchoredRewrite`): every turn of the real call
+   kept in order, each supporter line rewritten from its own text and checked to stay close to it.
+   ``structure="auto"`` uses ``anchored`` when the ``rewriter`` role runs on the embedded model (on 6 real
+   banking calls with the 0.5B model ``exchanges`` and ``stepwise`` kept none), else ``turns``. Budgets are
+   sized from the call (:func:`rewrite_budget`); a truncated output is retried with twice the budget, never
+   parsed. A rewrite still unusable after the retries is a failure of this stage (rule ``unfaithful_turn`` when
+   an anchored line kept failing its closeness check);
 4. the rule post-filters (:func:`cscprog.csconv.postfilter.postfilter`): system notes stripped, multi-label turns,
    the taxonomy's required strategies, alternation; then the degenerate-text checks
    (:func:`cscprog.csconv.degenerate.check_degenerate`: empty, runaway, repeated or looping turns, a customer
@@ -26,11 +26,10 @@
    quality is kept, and only when the verdict's own criteria (ended completely, strategies followed, no noise)
    all hold (rule ``criteria`` otherwise).
 
-The method lists the judge before the rule post-filters; every filter must pass, so the order changes only
-which reason is recorded, and running the free rule checks first saves the judge call on dialogues they drop.
+The method lists the judge before the rule post-filters; every filter must pass, so running the free rule
+checks first only changes which reason is recorded, and saves the judge call on dialogues they drop.
 
-Every dialogue gets a :class:`RewriteDecision`; nothing is dropped without one, and a
-:class:`cscprog.lm.invoke.GenerationFailure` of any LLM stage becomes a recorded failure of that stage.
+Every dialogue gets a :class:`RewriteDecision`; a :class:`cscprog.lm.invoke.GenerationFailure` is a recorded failure.
 
 Example:
     ```python
@@ -57,6 +56,7 @@ from typing import Any, Literal, get_args
 import dspy
 
 from cscprog.context import current_runtime
+from cscprog.csconv.anchored import AnchoredRewrite
 from cscprog.csconv.degenerate import check_degenerate
 from cscprog.csconv.postfilter import postfilter
 from cscprog.csconv.prefilter import FilterDecision, PrefilterRules, prefilter
@@ -84,7 +84,7 @@ RewriteStage = Literal["prefilter", "screen", "rewrite", "postfilter", "judge"]
 STAGES: tuple[RewriteStage, ...] = get_args(RewriteStage)
 """The pipeline steps, in the order they run."""
 
-Structure = Literal["auto", "stepwise", "exchanges", "turns"]
+Structure = Literal["auto", "anchored", "stepwise", "exchanges", "turns"]
 STRUCTURES: tuple[Structure, ...] = get_args(Structure)
 """The rewrite's output structures (see the module docstring)."""
 
@@ -150,14 +150,15 @@ class Rewriter(dspy.Module):
         use_judge: Run the LLM judge.
         language: ``"en"`` or ``"zh"``: the language of the rewritten dialogues; None keeps each input's.
         attempts: Attempts at a usable output per LLM call (parse failures, invalid labels, truncation).
-        structure: ``stepwise``, ``exchanges``, ``turns``, or ``auto`` (exchanges on the embedded model, else
-            turns).
+        structure: ``anchored``, ``stepwise``, ``exchanges``, ``turns``, or ``auto`` (anchored on the embedded
+            model, else turns).
 
     Attributes:
         screen: The LLM pre-filter predictor (role ``rewriter``).
         rewrite: The rewriting predictor of the ``turns`` structure (role ``rewriter``).
         rewrite_exchanges: The rewriting predictor of the ``exchanges`` structure (role ``rewriter``).
         rewrite_steps: The step-by-step rewrite (:class:`cscprog.csconv.stepwise.StepwiseRewrite`).
+        rewrite_anchored: The turn-anchored rewrite (:class:`cscprog.csconv.anchored.AnchoredRewrite`).
         judge_rewrite: The LLM post-filter predictor (role ``judge``).
 
     Example:
@@ -198,6 +199,7 @@ class Rewriter(dspy.Module):
         self.rewrite = dspy.Predict(rewrite_signature(self.taxonomy))
         self.rewrite_exchanges = dspy.Predict(for_taxonomy(RewriteAsExchanges, self.taxonomy, fields=()))
         self.rewrite_steps = StepwiseRewrite(self.taxonomy, attempts=attempts)
+        self.rewrite_anchored = AnchoredRewrite(self.taxonomy, attempts=attempts)
         self.judge_rewrite = dspy.Predict(judge_signature(self.taxonomy))
 
     # -- checks -------------------------------------------------------------------------------------------------
@@ -229,8 +231,8 @@ class Rewriter(dspy.Module):
                 return f"turn {index} has no text"
         return None
 
-    def resolved_structure(self) -> Literal["stepwise", "exchanges", "turns"]:
-        """The structure this call uses: ``auto`` is ``exchanges`` when the ``rewriter`` role is the embedded
+    def resolved_structure(self) -> Literal["anchored", "stepwise", "exchanges", "turns"]:
+        """The structure this call uses: ``auto`` is ``anchored`` when the ``rewriter`` role is the embedded
         model, else ``turns``; a taxonomy without opening and closing strategies always uses ``turns``."""
         if self.structure == "turns" or not supports_exchanges(self.taxonomy):
             return "turns"
@@ -238,14 +240,15 @@ class Rewriter(dspy.Module):
             return self.structure
         runtime = current_runtime()
         local = runtime is not None and runtime.settings(Role.REWRITER).is_local
-        return "exchanges" if local else "turns"
+        return "anchored" if local else "turns"
 
     def _rewrite(self, merged: Dialogue, transcript: str, language: str, domain: str) -> tuple[list[Turn], str]:
         """Run the rewrite in the resolved structure: ``(turns, structure)``; raises GenerationFailure."""
         structure = self.resolved_structure()
         budget = rewrite_budget(merged)
-        if structure == "stepwise":
-            return list(self.rewrite_steps(merged=merged, language=language).turns), structure
+        if structure in ("stepwise", "anchored"):
+            steps = self.rewrite_steps if structure == "stepwise" else self.rewrite_anchored
+            return list(steps(merged=merged, language=language).turns), structure
         if structure == "exchanges":
             draft = draft_of(merged)
             signature = self.rewrite_exchanges.signature.with_updated_fields(
@@ -307,7 +310,7 @@ class Rewriter(dspy.Module):
         try:
             turns, structure = self._rewrite(merged, raw_transcript, language, dialogue.domain or "unknown")
         except GenerationFailure as error:
-            return outcome.drop("rewrite", GENERATION_FAILURE, str(error),
+            return outcome.drop("rewrite", getattr(error, "rule", GENERATION_FAILURE), str(error),
                                 {"raw_text": error.raw_text, "attempts": error.attempts})
         rewritten = Dialogue(id=dialogue.id, turns=turns, domain=dialogue.domain, language=language,
                              metadata=dict(dialogue.metadata))
@@ -351,8 +354,7 @@ def rewrite_budget(merged: Dialogue) -> int:
     """Completion tokens for rewriting ``merged``: about the transcript's length in tokens, plus room for labels
     and the JSON around every turn, plus the turns the rewrite may add (greeting, identity check, goodbye).
 
-    Tokens are estimated without a tokenizer: one a Chinese character, one per four other characters (what
-    Qwen2.5's and GPT tokenizers give on dialogue text, rounded up).
+    Tokens are estimated without a tokenizer: one a Chinese character, one per four other characters.
 
     Example:
         ```python

@@ -16,7 +16,10 @@ from typing import Any
 
 import dspy
 
-__all__ = ["CHAT_FIELD", "check_customer_turn", "label_in_raw", "require_fields"]
+from cscprog.csconv.degenerate import DegenerateRules, check_degenerate
+from cscprog.data import Dialogue, Turn
+
+__all__ = ["CHAT_FIELD", "check_customer_turn", "TURN_COPY_TOKENS", "fresh_turn", "label_in_raw", "require_fields"]
 
 CHAT_FIELD = r"\[\[ ## {name} ## \]\]\s*\n(.*?)(?=\n\s*\[\[ ## |\Z)"
 """A ChatAdapter section ``[[ ## name ## ]]`` and its text (format with ``name``)."""
@@ -63,3 +66,37 @@ def check_customer_turn(prediction: dspy.Prediction) -> str | None:
     if not isinstance(finished, bool):
         return f"finished must be a bool, got {type(finished).__name__} {finished!r}"
     return None
+
+
+TURN_COPY_TOKENS = 8
+"""Consecutive tokens of the scenario, goal or profile that a new role-play turn may not copy."""
+_TURN_RULES = DegenerateRules(min_copy_tokens=TURN_COPY_TOKENS)
+
+
+def fresh_turn(turns: list[Turn], speaker: str, field: str, context: list[str], check: Any = None) -> Any:
+    """A validator for one role-play turn: ``check`` first (when given), then the degenerate-text rules
+    (:func:`cscprog.csconv.degenerate.check_degenerate`) on the dialogue so far plus the new turn, with
+    ``context`` (scenario, goal, profile) as text no turn may copy (a run of :data:`TURN_COPY_TOKENS` tokens,
+    stricter than the judge's check). A turn that would make the dialogue
+    degenerate (repeat an earlier turn, copy the scenario, loop) is asked for again with a new seed instead of
+    spoiling the whole dialogue.
+
+    Example:
+        ```python
+        validate = fresh_turn(state.turns, "supporter", "reply", [scenario.text, scenario.goal])
+        invoke(supporter, role=Role.SUPPORTER, validate=validate, ...)
+        ```
+    """
+
+    def validate(prediction: dspy.Prediction) -> str | None:
+        found = check(prediction) if check is not None else require_fields(field)(prediction)
+        if found:
+            return found
+        candidate = Turn(speaker=speaker, text=str(getattr(prediction, field)).strip())
+        decision = check_degenerate(Dialogue(id="candidate", turns=[*turns, candidate]), context=context,
+                                    rules=_TURN_RULES)
+        if not decision.kept and decision.details.get("turn", len(turns)) == len(turns):
+            return f"{decision.rule}: {decision.reason}"
+        return None
+
+    return validate

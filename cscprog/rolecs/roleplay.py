@@ -9,6 +9,11 @@ goal and the situation; then the supporter always speaks first, and each round i
 3. the customer assistant gives the customer one next step (the *direction*),
 4. the customer says one sentence and whether it is finished (a real ``bool``: "false" never ends a dialogue).
 
+Each supporter and customer turn is checked against the degenerate-text rules before it joins the dialogue
+(:func:`cscprog.rolecs.checks.fresh_turn`: no repeat of an earlier turn, no copy of the scenario, goal or
+profile, no loop); a failing turn is asked for again with a new seed, so one bad sample does not spoil a
+dialogue (the judge's rule check still runs on the whole dialogue).
+
 The dialogue stops when the closing strategy is chosen (its reply is still written), right after the
 supporter's next turn once the customer is finished, or at the utterance cap: as in the method's own loop, a
 capped dialogue ends on a supporter turn, so it has at most ``max_utterances`` utterances (49 under the cap of
@@ -57,7 +62,7 @@ from cscprog.data import CUSTOMER, LANGUAGES, SUPPORTER, Dialogue, Profile, Scen
 from cscprog.errors import CscprogError, UnknownStrategyError
 from cscprog.framework import Taxonomy, allowed_next, check_flow, load_taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
-from cscprog.rolecs.checks import check_customer_turn, label_in_raw, require_fields
+from cscprog.rolecs.checks import check_customer_turn, fresh_turn, label_in_raw, require_fields
 from cscprog.rolecs.plan import dialogue_id_for
 from cscprog.rolecs.state import DialogueState
 from cscprog.roles import Role
@@ -298,8 +303,9 @@ class RolePlaySimulator(dspy.Module):
         customer_finished = False
         while True:
             strategy, turn_metadata = self._choose(state)
+            context = [state.scenario.text, state.scenario.goal, profile_text]
             reply = self._call(
-                state, Role.SUPPORTER, self.supporter, require_fields("reply"),
+                state, Role.SUPPORTER, self.supporter, fresh_turn(state.turns, SUPPORTER, "reply", context),
                 scenario=state.scenario.text, strategy=strategy, history=state.transcript(strategies=True),
                 language=language,
             ).reply.strip()
@@ -320,7 +326,8 @@ class RolePlaySimulator(dspy.Module):
                 language=language,
             ).direction.strip()
             said = self._call(
-                state, Role.CUSTOMER, self.customer, check_customer_turn,
+                state, Role.CUSTOMER, self.customer,
+                fresh_turn(state.turns, CUSTOMER, "utterance", context, check_customer_turn),
                 profile=profile_text, scenario=state.scenario.text, history=history, direction=direction,
                 language=language,
             )

@@ -248,6 +248,30 @@ def test_empty_reply_fails_the_dialogue_after_retries():
     assert len([r for r in lm.engine.requests if r.outputs == ("reply",)]) == 2
 
 
+class CopyingScript(Script):
+    """A model that copies the scenario into its first reply attempt, and repeats itself as the customer once."""
+
+    def __call__(self, field: str, request: AnswerRequest) -> str:
+        first = request.seed in (None, 0)
+        if field == "reply" and first and "Supporter" not in request.inputs.get("history", ""):
+            return "A fee of 35 appeared on the statement after a trip abroad."
+        if field == "utterance" and first:
+            return "I would really like that fee refunded today."
+        return super().__call__(field, request)
+
+
+def test_a_degenerate_turn_is_asked_for_again_and_never_joins_the_dialogue():
+    lm = scripted_lm(CopyingScript([GT, IV, PR, AC]), cache=False, seed=0)
+    with dspy.context(lm=lm):
+        dialogue = RolePlaySimulator(attempts=2)(profile=profile(), topic="complaints and disputes").dialogue
+    texts = [turn.text for turn in dialogue.turns]
+    assert texts[0] == f"reply 0 following {GT}." and "A fee of 35" not in " ".join(texts)
+    long = "I would really like that fee refunded today."
+    assert texts[1::2] == [long, "utterance 1.", long]  # an echo is refused; one distant repeat is what callers do
+    replies = [r for r in lm.engine.requests if "reply" in r.outputs and "Supporter" not in r.inputs["history"]]
+    assert [r.seed for r in replies] == [0, 1]
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="max_utterances"):
         RolePlaySimulator(max_utterances=1)
