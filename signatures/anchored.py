@@ -31,7 +31,7 @@ import dspy
 
 from .adapt import CscStrategy
 
-__all__ = ["LINE_DEMOS", "MISSING_DEMOS", "RewriteSupporterLine", "WriteMissingTurn"]
+__all__ = ["LINE_DEMOS", "MISSING_DEMOS", "TASKS", "RewriteSupporterLine", "WriteMissingTurn"]
 
 
 class RewriteSupporterLine(dspy.Signature):
@@ -65,7 +65,18 @@ class WriteMissingTurn(dspy.Signature):
     text: str = dspy.OutputField(desc="The line.")
 
 
-_KEEP = "Keep to what the original line does."
+TASKS: dict[str, str] = {
+    "keep": "Keep to what the original line does.",
+    "opening": "Open the call: greet the customer warmly and offer help, keeping what the original says.",
+    "closing": "Close the call: thank the customer and say goodbye, keeping what the original says.",
+    "identity": "Ask for the customer's identifying details, keeping what the original asks for.",
+    "greeting": "Greet the customer and offer help.",
+    "verification": "Offer to help, then ask for details that prove who the caller is.",
+    "verification_reply": "Answer the question with your name and card number, written only as placeholders.",
+    "goodbye": "Thank the customer and say goodbye.",
+}
+"""The task of each slot of the anchored rewrite (the ``task`` input), by slot."""
+_KEEP = TASKS["keep"]
 
 LINE_DEMOS: tuple[dspy.Example, ...] = (
     dspy.Example(original="which card", task=_KEEP,
@@ -82,26 +93,25 @@ LINE_DEMOS: tuple[dspy.Example, ...] = (
                  text="I am sorry the app keeps logging you out; reinstalling it usually fixes this, so please try "
                       "that first.",
                  strategy="Providing Suggestions"),
-    dspy.Example(original="so savings to your sister, right?",
+    dspy.Example(original="so savings to [Name], right?",
                  task=_KEEP, language="en",
-                 text="Just to confirm: you would like to send it from your savings account to your sister?",
+                 text="Just to confirm: you would like to send it from your savings account to [Name]?",
                  strategy="Restatement or Paraphrasing"),
 )
 """Worked examples for :class:`RewriteSupporterLine` (with a chosen strategy)."""
 
 MISSING_DEMOS: tuple[dspy.Example, ...] = (
     dspy.Example(said_before="(nothing yet)", speaker="supporter",
-                 task="Greet the customer and offer help.", language="en",
+                 task=TASKS["greeting"], language="en",
                  text="Good afternoon, thank you for calling [Company Name]. How can I help you today?"),
     dspy.Example(said_before="I want to move some money to my son.", speaker="supporter",
-                 task="Say you can help, then ask for the customer's full name and card number to verify them.",
-                 language="en",
+                 task=TASKS["verification"], language="en",
                  text="I can help with that. First, may I have your full name and your card number, please?"),
     dspy.Example(said_before="First, may I have your full name and your card number, please?", speaker="customer",
-                 task="Give the details asked for, as placeholders.", language="en",
+                 task=TASKS["verification_reply"], language="en",
                  text="Sure, I am [Name] and my card number is [Card Number]."),
     dspy.Example(said_before="No, that is everything, thanks.", speaker="supporter",
-                 task="Thank the customer and say goodbye.", language="en",
+                 task=TASKS["goodbye"], language="en",
                  text="Thank you for calling [Company Name]. Have a good day, goodbye!"),
 )
 """Worked examples for :class:`WriteMissingTurn`."""

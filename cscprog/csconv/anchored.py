@@ -41,16 +41,19 @@ from typing import Any, Literal
 
 import dspy
 
-from cscprog.csconv.degenerate import ROLE_SWAP_PHRASES, normalize
+from cscprog.csconv.degenerate import ROLE_SWAP_PHRASES, normalize, tokens
 from cscprog.csconv.faithful import check_rewritten_line, is_unchanged
 from cscprog.data import CUSTOMER, SUPPORTER, Dialogue, Turn
 from cscprog.framework import Taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
 from cscprog.roles import Role
 from cscprog.signatures.adapt import for_taxonomy
-from cscprog.signatures.anchored import LINE_DEMOS, MISSING_DEMOS, RewriteSupporterLine, WriteMissingTurn
+from cscprog.signatures.anchored import LINE_DEMOS, MISSING_DEMOS, TASKS, RewriteSupporterLine, WriteMissingTurn
 
-__all__ = ["IDENTITY_REQUEST", "LINE_TOKENS", "ORIGINS", "AnchoredRewrite", "UnfaithfulTurn", "origin_counts"]
+__all__ = [
+    "IDENTITY_PLACEHOLDER", "IDENTITY_REQUEST", "LINE_TOKENS", "ORIGINS", "AnchoredRewrite", "UnfaithfulTurn",
+    "origin_counts",
+]
 
 LINE_TOKENS = 160
 """Completion budget of one line (one or two sentences plus the JSON around them)."""
@@ -64,17 +67,19 @@ IDENTITY_REQUEST = re.compile(
 )
 """A supporter line asking for identifying details: the call's own identity check, which the rewrite keeps in
 place (labelled with the verification strategy) instead of inserting a new one."""
+IDENTITY_PLACEHOLDER = re.compile(r"\[(name|card number|phone number|account number|姓名|卡号|手机号码|账号)\]",
+                                  re.IGNORECASE)
+"""A placeholder standing for identifying details, as the customer's answer to an identity check gives them."""
+_COPY_TOKENS = 5
 
-_TASKS = {
-    "keep": "Keep to what the original line does.",
-    "opening": "Open the call: greet the customer warmly and offer help, keeping what the original says.",
-    "closing": "Close the call: thank the customer and say goodbye, keeping what the original says.",
-    "identity": "Ask for the customer's identifying details, keeping what the original asks for.",
-    "greeting": "Greet the customer and offer help.",
-    "verification": "Say you can help, then ask for the customer's full name and card number to verify them.",
-    "verification_reply": "Give the details asked for, as placeholders.",
-    "goodbye": "Thank the customer and say goodbye.",
-}
+
+def _copies(text: str, instructions: str) -> bool:
+    """True when ``text`` repeats a run of :data:`_COPY_TOKENS` words of ``instructions``."""
+    words, task = tokens(text), tokens(instructions)
+    runs = {tuple(task[i : i + _COPY_TOKENS]) for i in range(len(task) - _COPY_TOKENS + 1)}
+    return any(tuple(words[i : i + _COPY_TOKENS]) in runs for i in range(len(words) - _COPY_TOKENS + 1))
+
+
 
 
 class UnfaithfulTurn(GenerationFailure):
@@ -130,6 +135,8 @@ class AnchoredRewrite(dspy.Module):
             text = str(getattr(prediction, "text", "") or "").strip()
             reason = check_rewritten_line(original, text, before=before, earlier=earlier,
                                           keep_content=slot in ("keep", "identity"))
+            if reason is None and _copies(text, TASKS[slot]):
+                return "copies its instructions"
             if reason is None and tries["n"] < self.attempts and is_unchanged(original, text):
                 return "says the original word for word; rewrite it"
             return reason
@@ -137,7 +144,7 @@ class AnchoredRewrite(dspy.Module):
         predictor = self.rewrite_line if slot == "keep" else self.rewrite_fixed
         try:
             prediction = invoke(predictor, role=Role.REWRITER, attempts=self.attempts, validate=validate,
-                                max_tokens=LINE_TOKENS, original=original, task=_TASKS[slot], language=language)
+                                max_tokens=LINE_TOKENS, original=original, task=TASKS[slot], language=language)
         except GenerationFailure as error:
             raise UnfaithfulTurn(error, index) from error
         text = prediction.text.strip()
@@ -164,14 +171,18 @@ class AnchoredRewrite(dspy.Module):
             lowered = text.casefold()
             if speaker == CUSTOMER and any(phrase in lowered for phrase in ROLE_SWAP_PHRASES):
                 return "the customer speaks as the supporter"
-            if slot == "verification_reply" and "[" not in text:
-                return "gives no placeholder for the details"
+            if _copies(text, TASKS[slot]):
+                return "copies its instructions"
+            if slot == "verification" and not IDENTITY_REQUEST.search(text):
+                return "asks for no identifying detail (name, card or account number...)"
+            if slot == "verification_reply" and not IDENTITY_PLACEHOLDER.search(text):
+                return "gives no placeholder for a name, card, phone or account number"
             return None
 
         try:
             prediction = invoke(self.write_missing, role=Role.REWRITER, attempts=self.attempts, validate=validate,
                                 max_tokens=LINE_TOKENS, said_before=before or "(nothing yet)", speaker=speaker,
-                                task=_TASKS[slot], language=language)
+                                task=TASKS[slot], language=language)
         except GenerationFailure as error:
             raise UnfaithfulTurn(error, -1) from error
         return Turn(speaker=speaker, text=prediction.text.strip(), strategy=strategy,

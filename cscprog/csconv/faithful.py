@@ -10,13 +10,15 @@ returns None for a usable line:
 * ``drops a number`` / ``adds a number``: every number of the original must be in the rewrite (commas and
   currency signs ignored), and every number of the rewrite must come from the original or the customer's line
   just before;
+* ``adds a name``: a capitalised word inside a sentence that neither the original nor the customer's line has;
 * ``echoes the customer``: the rewrite contains the customer's previous line (12+ normalised characters) and
   the original does not;
 * ``speaks as the customer``: the rewrite asks for something in the customer's voice (:data:`CUSTOMER_VOICE`)
   and the original does not;
 * ``repeats turn k``: the rewrite says word for word what an earlier turn said;
 * ``loses the content``: under a third of the original's content words (three or more letters, not in a
-  short list of function words; each ideograph for Chinese) are in the rewrite (only when ``keep_content``).
+  short list of function words, common endings removed; each ideograph for Chinese) are in the rewrite (only
+  when ``keep_content``).
 
 :func:`is_unchanged` tells a rewrite that only restates the original word for word (case, spaces and
 punctuation ignored): such a line is usable but is recorded as unchanged, never as rewritten.
@@ -37,7 +39,7 @@ from collections.abc import Sequence
 
 from cscprog.csconv.degenerate import normalize, tokens
 
-__all__ = ["CUSTOMER_VOICE", "check_rewritten_line", "content_words", "is_unchanged", "numbers"]
+__all__ = ["CUSTOMER_VOICE", "check_rewritten_line", "content_words", "is_unchanged", "new_names", "numbers"]
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 CUSTOMER_VOICE = ("i would like", "i'd like", "i want", "i wish to", "i need to", "could you help me",
@@ -67,11 +69,38 @@ def content_words(text: str) -> set[str]:
 
     Example:
         ```python
-        content_words("Which account, checking or savings?")   # {'account', 'checking', 'savings'}
+        content_words("Which account, checking or savings?")   # {'account', 'check', 'saving'}
         ```
     """
-    return {w for w in tokens(text) if ("\u3400" <= w[0] <= "\u9fff") or (len(w) >= 3 and w not in _FUNCTION_WORDS
-                                                                          and not w.isdigit())}
+    return {_stem(w) for w in tokens(text)
+            if ("\u3400" <= w[0] <= "\u9fff") or (len(w) >= 3 and w not in _FUNCTION_WORDS and not w.isdigit())}
+
+
+def _stem(word: str) -> str:
+    """``word`` without a common English ending (paying, paid -> pay is not attempted; transfers -> transfer)."""
+    for ending in ("ing", "ed", "es", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def new_names(text: str, source: str) -> list[str]:
+    """Capitalised words of ``text`` (not opening a sentence, not in a placeholder, not "I") absent from ``source``
+    (case ignored): names a rewrite brought in from elsewhere.
+
+    Example:
+        ```python
+        new_names("Send it to Mia, then tell Diego.", "send to diego")   # ['Mia']
+        ```
+    """
+    known = {word.casefold() for word in re.findall(r"[^\W\d_]+", source)}
+    outside = re.sub(r"\[[^\]]*\]", " ", text)
+    found = []
+    for match in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+)\b", outside.strip()):
+        word = match.group(1)
+        if word != "I" and word.casefold() not in known and word not in found:
+            found.append(word)
+    return found
 
 
 def is_unchanged(original: str, text: str) -> bool:
@@ -123,6 +152,9 @@ def check_rewritten_line(
     echoed = normalize(before)
     if len(echoed) >= 12 and echoed in key and echoed not in normalize(original):
         return "echoes the customer's line instead of replying to it"
+    names = new_names(text, f"{original} {before}")
+    if names:
+        return f"adds a name ({', '.join(names)}) that the line does not have"
     lowered, source = text.casefold(), original.casefold()
     voice = next((phrase for phrase in CUSTOMER_VOICE if phrase in lowered and phrase not in source), None)
     if voice is not None:

@@ -27,8 +27,8 @@ CALL = Dialogue(id="call-1", language="en", domain="account_transactions", turns
 
 MISSING = {
     "Greet": "Hello, thank you for calling [Company Name]. How can I help?",
-    "Say you": "I can help with that. May I have your full name and card number?",
-    "Give the": "Sure, I am [Name] and my card number is [Card Number].",
+    "Offer to": "I can help with that. May I have your full name and card number?",
+    "Answer the": "Sure, I am [Name] and my card number is [Card Number].",
     "Thank the": "Thank you for calling [Company Name], goodbye!",
 }
 
@@ -145,6 +145,8 @@ def test_the_rewriter_keeps_an_anchored_rewrite_and_records_the_structure():
     ("Which account, checking or savings?", "Could you tell me a little more?", "", "loses the content"),
     ("To whom?", "Who should receive the money?", "", None),
     ("Who shall I send the money to?", "I would like to send the money to my sister.", "", "speaks as the customer"),
+    ("In checking or savings?", "Is that in checking or savings, Mia?", "", "adds a name"),
+    ("To whom?", "Just to check, should it go to Diego?", "Send it to Diego.", None),
     ("", "", "", "empty"),
 ])
 def test_closeness_rules(original, text, before, reason):
@@ -157,7 +159,8 @@ def test_closeness_helpers():
     assert check_rewritten_line("Bye.", "x" * 300).startswith("too long")
     assert check_rewritten_line("Bye.", "Thank you, goodbye!", keep_content=False) is None
     assert numbers("Send $1,210.00 to [Name] in 3 days") == {"1210.00", "3"}
-    assert content_words("Which account, checking or savings?") == {"account", "checking", "savings"}
+    assert content_words("Which account, checking or savings?") == {"account", "check", "saving"}
+    assert check_rewritten_line("Whom are you paying?", "Who would you like to pay?") is None
     assert is_unchanged("Transfer successful.", "transfer  successful") and not is_unchanged("a b", "a c")
 
 
@@ -182,3 +185,20 @@ def test_the_calls_own_identity_check_is_rewritten_in_place_instead_of_a_new_one
     assert [t.strategy for t in turns if t.speaker == "supporter"] == [
         "Greeting", "Identity Verification", "Information Delivery", "Appreciation and Closure"]
     assert turns[2].text == "May I have your full name, please?"
+
+
+def test_missing_turns_that_copy_their_task_or_skip_the_identity_details_are_asked_again():
+    def answer(field: str, request: AnswerRequest) -> str:
+        task = request.inputs.get("task", "")
+        if request.seed == 7 and task.startswith("Offer to"):
+            return "Offer to help, then ask for details that prove who the caller is."
+        if request.seed == 8 and task.startswith("Offer to"):
+            return "What's your balance?"
+        if request.seed == 7 and task.startswith("Answer the"):
+            return "Your balance is [Amount]."
+        return faithful(field, request)
+
+    turns, requests = run(answer)
+    asked = [r.inputs["task"][:8] for r in requests if r.inputs.get("task", "").startswith(("Offer", "Answer"))]
+    assert asked == ["Offer to"] * 3 + ["Answer t"] * 2
+    assert turns.turns[2].text == MISSING["Offer to"] and turns.turns[3].text == MISSING["Answer the"]

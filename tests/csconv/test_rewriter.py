@@ -11,6 +11,7 @@ import dspy
 import pytest
 
 from cscprog.config import config_from_dict
+from cscprog.csconv.anchored import ORIGINS
 from cscprog.csconv.prefilter import PrefilterRules, prefilter
 from cscprog.csconv.rewriter import RewriteDecision, Rewriter, decision_counts
 from cscprog.data import Dialogue, read_dialogues
@@ -281,6 +282,7 @@ def test_decision_counts_and_predictors():
     assert decision_counts(decisions) == {"judge:quality": 1, "kept": 1, "prefilter:min_pairs": 2}
     assert [name for name, _ in Rewriter().named_predictors()] == [
         "screen", "rewrite", "rewrite_exchanges", "rewrite_steps.supporter_turn", "rewrite_steps.write_turn",
+        "rewrite_anchored.rewrite_line", "rewrite_anchored.rewrite_fixed", "rewrite_anchored.write_missing",
         "judge_rewrite",
     ]
 
@@ -421,23 +423,24 @@ def test_the_embedded_model_rewrites_or_records_why_not(tmp_path):
     )
     runtime = Runtime(config)
     source = RAW["raw-012"]  # a short Chinese call that passes the rule pre-filter
-    # Plain decoding: the JSON adapter's grammar for a list of typed turns costs about a second per token on two
-    # CPU cores (a 512-token rewrite took 19 minutes); without the JSON fallback one attempt is one call.
-    adapter = dspy.ChatAdapter(use_json_adapter_fallback=False)
     try:
-        with runtime.activate(), dspy.context(adapter=adapter):
-            result = Rewriter(use_screen=False, use_judge=False, attempts=1)(dialogue=source)
+        with runtime.activate():  # the structure auto chooses on the embedded model: anchored, one call a line
+            rewriter = Rewriter(use_screen=False, use_judge=False, attempts=1)
+            assert rewriter.resolved_structure() == "anchored"
+            result = rewriter(dialogue=source)
         usage = runtime.usage()["by_role"]["rewriter"]
     finally:
         runtime.close()
     assert isinstance(result, dspy.Prediction) and isinstance(result.decision, RewriteDecision)
     decision = result.decision
-    assert usage["live_calls"] == 1
+    supporter_lines = sum(turn.is_supporter for turn in source.merged().turns)
     if decision.kept:
         assert result.dialogue.id == source.id and result.dialogue.is_alternating() and result.dialogue.is_annotated
+        assert {turn.metadata["origin"] for turn in result.dialogue.turns} <= set(ORIGINS)
+        assert usage["live_calls"] >= supporter_lines
     else:
         assert decision.stage in ("rewrite", "postfilter") and decision.rule and decision.reason
-        assert usage["failures"] == (1 if decision.rule == "generation_failure" else 0)
+        assert usage["failures"] == (1 if decision.rule in ("generation_failure", "unfaithful_turn") else 0)
 
 
 # -- the structures the embedded model uses -------------------------------------------------------------------------
