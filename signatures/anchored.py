@@ -31,7 +31,7 @@ import dspy
 
 from .adapt import CscStrategy
 
-__all__ = ["LINE_DEMOS", "MISSING_DEMOS", "TASKS", "RewriteSupporterLine", "WriteMissingTurn"]
+__all__ = ["LINE_DEMOS", "MISSING_DEMOS", "SITUATIONS", "TASKS", "RewriteSupporterLine", "WriteMissingTurn"]
 
 
 class RewriteSupporterLine(dspy.Signature):
@@ -53,12 +53,12 @@ class RewriteSupporterLine(dspy.Signature):
 class WriteMissingTurn(dspy.Signature):
     """Write one short line of a bank's customer-service call that the real call left out, as the given speaker.
 
-    Do exactly what the task says, in one or two sentences, so that it follows the line said just before. Use
+    Do exactly what the task says, in one or two sentences, so that it follows what has just happened. Use
     placeholders for personal data: [Name], [Phone Number], [Card Number], [Company Name] (Chinese: [姓名],
     [手机号码], [卡号], [公司名称]). Write only what the speaker says.
     """
 
-    said_before: str = dspy.InputField(desc="The line said just before ('(nothing yet)' at the start).")
+    said_before: str = dspy.InputField(desc="What has just happened in the call.")
     speaker: str = dspy.InputField(desc="Who speaks: 'supporter' or 'customer'.")
     task: str = dspy.InputField(desc="What this line must do.")
     language: str = dspy.InputField(desc="Language of the line: 'en' (English) or 'zh' (Chinese).")
@@ -76,6 +76,14 @@ TASKS: dict[str, str] = {
     "goodbye": "Thank the customer and say goodbye.",
 }
 """The task of each slot of the anchored rewrite (the ``task`` input), by slot."""
+SITUATIONS: dict[str, str] = {
+    "greeting": "(the call has just started)",
+    "verification": "(the customer has just said why they are calling)",
+    "verification_reply": "(the agent has just asked who you are)",
+    "goodbye": "(the customer has nothing more to ask)",
+}
+"""What was said before a missing turn, as :class:`WriteMissingTurn` is told it (``said_before``): a
+description rather than the call's line, because the 0.5B model copied a line it was shown."""
 _KEEP = TASKS["keep"]
 
 LINE_DEMOS: tuple[dspy.Example, ...] = (
@@ -101,16 +109,16 @@ LINE_DEMOS: tuple[dspy.Example, ...] = (
 """Worked examples for :class:`RewriteSupporterLine` (with a chosen strategy)."""
 
 MISSING_DEMOS: tuple[dspy.Example, ...] = (
-    dspy.Example(said_before="(nothing yet)", speaker="supporter",
+    dspy.Example(said_before=SITUATIONS["greeting"], speaker="supporter",
                  task=TASKS["greeting"], language="en",
                  text="Good afternoon, thank you for calling [Company Name]. How can I help you today?"),
-    dspy.Example(said_before="I want to move some money to my son.", speaker="supporter",
+    dspy.Example(said_before=SITUATIONS["verification"], speaker="supporter",
                  task=TASKS["verification"], language="en",
                  text="I can help with that. First, may I have your full name and your card number, please?"),
-    dspy.Example(said_before="First, may I have your full name and your card number, please?", speaker="customer",
+    dspy.Example(said_before=SITUATIONS["verification_reply"], speaker="customer",
                  task=TASKS["verification_reply"], language="en",
                  text="Sure, I am [Name] and my card number is [Card Number]."),
-    dspy.Example(said_before="No, that is everything, thanks.", speaker="supporter",
+    dspy.Example(said_before=SITUATIONS["goodbye"], speaker="supporter",
                  task=TASKS["goodbye"], language="en",
                  text="Thank you for calling [Company Name]. Have a good day, goodbye!"),
 )

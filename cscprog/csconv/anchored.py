@@ -48,7 +48,14 @@ from cscprog.framework import Taxonomy
 from cscprog.lm.invoke import GenerationFailure, invoke
 from cscprog.roles import Role
 from cscprog.signatures.adapt import for_taxonomy
-from cscprog.signatures.anchored import LINE_DEMOS, MISSING_DEMOS, TASKS, RewriteSupporterLine, WriteMissingTurn
+from cscprog.signatures.anchored import (
+    LINE_DEMOS,
+    MISSING_DEMOS,
+    SITUATIONS,
+    TASKS,
+    RewriteSupporterLine,
+    WriteMissingTurn,
+)
 
 __all__ = [
     "IDENTITY_PLACEHOLDER", "IDENTITY_REQUEST", "LINE_TOKENS", "ORIGINS", "AnchoredRewrite", "UnfaithfulTurn",
@@ -181,7 +188,7 @@ class AnchoredRewrite(dspy.Module):
 
         try:
             prediction = invoke(self.write_missing, role=Role.REWRITER, attempts=self.attempts, validate=validate,
-                                max_tokens=LINE_TOKENS, said_before=before or "(nothing yet)", speaker=speaker,
+                                max_tokens=LINE_TOKENS, said_before=SITUATIONS[slot], speaker=speaker,
                                 task=TASKS[slot], language=language)
         except GenerationFailure as error:
             raise UnfaithfulTurn(error, -1) from error

@@ -85,6 +85,7 @@ def _csconv(result: DemoResult) -> list[str]:
     lines += ["Each raw call goes through the rule pre-filter, the LLM screen, the rewrite, the rule post-filters "
               "and the LLM judge; the first filter that fails drops it.", "",
               *_table(["raw call", "domain", "outcome", "stage", "rule", "why"], rows), ""]
+    lines += _rewrite_shown(outcome.decisions)
     if outcome.annotations:
         rows, agree, total = [], 0, 0
         for record in outcome.annotations:
@@ -99,6 +100,29 @@ def _csconv(result: DemoResult) -> list[str]:
     else:
         lines += ["No rewrite was produced, so the classifier had nothing to annotate.", ""]
     return lines
+
+
+_ORIGIN_NOTES = {"kept": "as said in the call", "inserted": "not in the call: written new",
+                 "unchanged": "the call's line, unchanged"}
+
+
+def _rewrite_shown(decisions: list[dict[str, Any]]) -> list[str]:
+    """The first kept rewrite (else the first one produced), each turn beside what the call said."""
+    rows = [row for row in decisions if row.get("candidate")]
+    if not rows:
+        return []
+    row = next((r for r in rows if r.get("kept")), rows[0])
+    status = "kept" if row.get("kept") else f"dropped ({row['decision'].get('stage')}: {row['decision'].get('rule')})"
+    lines = [f"### A rewritten call: `{row['id']}` ({status})", "", "```text"]
+    for turn in row["candidate"]["turns"]:
+        speaker = "Supporter" if turn["speaker"] == "supporter" else "Customer"
+        label = f" [{turn['strategy']}]" if turn.get("strategy") else ""
+        metadata = turn.get("metadata") or {}
+        origin = metadata.get("origin")
+        note = (f"rewritten from: {_clip(metadata.get('original'), 120)}" if origin == "rewritten"
+                else _ORIGIN_NOTES.get(origin, ""))
+        lines.append(f"{speaker}{label}: {turn['text']}" + (f"    <- {note}" if note else ""))
+    return lines + ["```", ""]
 
 
 def _transcript(dialogue: Any) -> list[str]:
