@@ -31,7 +31,9 @@ import dspy
 
 from .adapt import CscStrategy
 
-__all__ = ["LINE_DEMOS", "MISSING_DEMOS", "SITUATIONS", "TASKS", "RewriteSupporterLine", "WriteMissingTurn"]
+__all__ = [
+    "FIXED_DEMOS", "LINE_DEMOS", "MISSING_DEMOS", "SITUATIONS", "TASKS", "RewriteSupporterLine", "WriteMissingTurn",
+]
 
 
 class RewriteSupporterLine(dspy.Signature):
@@ -67,8 +69,8 @@ class WriteMissingTurn(dspy.Signature):
 
 TASKS: dict[str, str] = {
     "keep": "Keep to what the original line does.",
-    "opening": "Open the call: greet the customer warmly and offer help, keeping what the original says.",
-    "closing": "Close the call: thank the customer and say goodbye, keeping what the original says.",
+    "opening": "Open the call: greet the customer and offer help.",
+    "closing": "Close the call: thank the customer and say goodbye.",
     "identity": "Ask for the customer's identifying details, keeping what the original asks for.",
     "greeting": "Greet the customer and offer help.",
     "verification": "Offer to help, then ask for details that prove who the caller is.",
@@ -107,6 +109,14 @@ LINE_DEMOS: tuple[dspy.Example, ...] = (
                  strategy="Restatement or Paraphrasing"),
 )
 """Worked examples for :class:`RewriteSupporterLine` (with a chosen strategy)."""
+
+FIXED_DEMOS: tuple[dspy.Example, ...] = (
+    dspy.Example(original="card services how can i help", task=TASKS["opening"], language="en",
+                 text="Good morning, you have reached [Company Name] card services. How can I help you today?"),
+    dspy.Example(original="no problem, bye now", task=TASKS["closing"], language="en",
+                 text="No problem at all. Thank you for calling, and have a good day. Goodbye!"),
+)
+"""Worked examples for the opening and closing lines (:class:`RewriteSupporterLine` without ``strategy``)."""
 
 MISSING_DEMOS: tuple[dspy.Example, ...] = (
     dspy.Example(said_before=SITUATIONS["greeting"], speaker="supporter",

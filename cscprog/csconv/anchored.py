@@ -21,7 +21,7 @@ Every rewritten line must stay close to its source (:func:`cscprog.csconv.faithf
 numbers kept, none invented, its content words kept, no echo of the customer, no repeat of an earlier turn);
 a line that fails is asked for again with a new seed, and a line still failing after the attempts drops the
 dialogue (:class:`UnfaithfulTurn`, rule ``unfaithful_turn``). A rewrite that only restates its source word for
-word is refused until the last attempt and, when kept, recorded as ``unchanged``. Each turn's metadata says
+word is refused once (the first, greedy attempt) and, when kept, recorded as ``unchanged``. Each turn's metadata says
 what it is: ``origin`` (``rewritten``, ``unchanged``, ``kept``, ``inserted``), ``source_turn`` (its index in the
 merged call) and, for supporter lines, the ``original`` text.
 
@@ -49,6 +49,7 @@ from cscprog.lm.invoke import GenerationFailure, invoke
 from cscprog.roles import Role
 from cscprog.signatures.adapt import for_taxonomy
 from cscprog.signatures.anchored import (
+    FIXED_DEMOS,
     LINE_DEMOS,
     MISSING_DEMOS,
     SITUATIONS,
@@ -128,6 +129,7 @@ class AnchoredRewrite(dspy.Module):
         self.rewrite_line = dspy.Predict(signature.with_updated_fields("strategy", type_=Literal[middle]))  # type: ignore[valid-type]
         self.rewrite_line.demos = [demo for demo in LINE_DEMOS if demo.strategy in middle]
         self.rewrite_fixed = dspy.Predict(RewriteSupporterLine.delete("strategy"))
+        self.rewrite_fixed.demos = list(FIXED_DEMOS)
         self.write_missing = dspy.Predict(WriteMissingTurn)
         self.write_missing.demos = list(MISSING_DEMOS)
 
@@ -144,7 +146,7 @@ class AnchoredRewrite(dspy.Module):
                                           keep_content=slot in ("keep", "identity"))
             if reason is None and _copies(text, TASKS[slot]):
                 return "copies its instructions"
-            if reason is None and tries["n"] < self.attempts and is_unchanged(original, text):
+            if reason is None and tries["n"] == 1 and self.attempts > 1 and is_unchanged(original, text):
                 return "says the original word for word; rewrite it"
             return reason
 
@@ -180,6 +182,8 @@ class AnchoredRewrite(dspy.Module):
                 return "the customer speaks as the supporter"
             if _copies(text, TASKS[slot]):
                 return "copies its instructions"
+            if speaker == CUSTOMER and any(_copies(text, d.text) for d in MISSING_DEMOS if d.speaker == SUPPORTER):
+                return "the customer says an agent's line of the examples"
             if slot == "verification" and not IDENTITY_REQUEST.search(text):
                 return "asks for no identifying detail (name, card or account number...)"
             if slot == "verification_reply" and not IDENTITY_PLACEHOLDER.search(text):

@@ -90,6 +90,7 @@ STRUCTURES: tuple[Structure, ...] = get_args(Structure)
 
 MIN_BUDGET = 512
 """Fewest completion tokens a rewrite is given."""
+ANCHORED_ATTEMPTS = 5  # fewest attempts per line of the anchored rewrite: one failing line drops the call
 GENERATION_FAILURE = "generation_failure"
 """The ``rule`` of a decision recording an LLM stage that produced no usable output."""
 
@@ -139,8 +140,7 @@ def decision_counts(decisions: Iterable[RewriteDecision]) -> dict[str, int]:
 class Rewriter(dspy.Module):
     """Rewrite and annotate raw support calls (CSConv): rule and LLM pre-filters, rewrite, post-filters, judge.
 
-    One dialogue per call, synchronously; run many with ``dspy.Parallel``, which carries the active runtime and
-    DSPy settings into its worker threads.
+    One dialogue per call, synchronously; run many with ``dspy.Parallel`` (it carries the runtime into threads).
 
     Args:
         taxonomy: The strategy taxonomy (CSC by default): labels, strategy guide, flow rules and the
@@ -199,7 +199,7 @@ class Rewriter(dspy.Module):
         self.rewrite = dspy.Predict(rewrite_signature(self.taxonomy))
         self.rewrite_exchanges = dspy.Predict(for_taxonomy(RewriteAsExchanges, self.taxonomy, fields=()))
         self.rewrite_steps = StepwiseRewrite(self.taxonomy, attempts=attempts)
-        self.rewrite_anchored = AnchoredRewrite(self.taxonomy, attempts=attempts)
+        self.rewrite_anchored = AnchoredRewrite(self.taxonomy, attempts=max(attempts, ANCHORED_ATTEMPTS))
         self.judge_rewrite = dspy.Predict(judge_signature(self.taxonomy))
 
     # -- checks -------------------------------------------------------------------------------------------------
