@@ -56,9 +56,11 @@ def answer(field: str, request: AnswerRequest) -> str:
         if "domain" in inputs and len(request.messages) == 1:  # the response generator without demos
             return "Greeting"
         return FLOW[min(_supporter_turns(inputs.get("history", "")), len(FLOW) - 1)]
+    said = len(inputs.get("history", "").splitlines())  # role-play turns must not repeat earlier ones
     texts = {"goal": "Get the card unblocked.", "scenario": "The customer's card was declined while shopping.",
-             "direction": "Say that the purchase was yours.", "utterance": "Yes, the purchase was mine.",
-             "reply": f"Certainly, following {inputs.get('strategy', 'the plan')}.", "reason": "Looks fine."}
+             "direction": "Say that the purchase was yours.", "utterance": f"Yes, purchase number {said} was mine.",
+             "reply": f"Certainly, following {inputs.get('strategy', 'the plan')} at line {said}.",
+             "reason": "Looks fine."}
     return texts.get(field, f"{field} text")
 
 
