@@ -95,6 +95,9 @@ class LMSettings(Section):
     # llama.cpp's customary 1.1 over the last 64 generated tokens; 1.0 turns it off.
     local_repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
     models_dir: str = "~/.cache/cscprog/models"
+    # Calls decoded side by side in one llama.cpp context (batched decoding); each slot has local_context tokens
+    # of KV cache (12 KB a token for 0.5B). 1 decodes one call at a time.
+    local_parallel: int = Field(default=4, ge=1, le=64)
 
     @field_validator("model")
     @classmethod

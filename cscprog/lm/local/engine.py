@@ -7,11 +7,15 @@
 Structured output: the engine declares ``response_format`` support, so :class:`dspy.JSONAdapter` sends a
 strict JSON schema and the engine turns it into a llama.cpp grammar; the model then cannot produce text the
 adapter fails to parse (``Literal`` fields become enums, ``bool`` fields ``true``/``false``). Tokens are chosen
-by :func:`cscprog.lm.local.sampling.sample_completion`, which checks the grammar on the likeliest tokens first
+by :class:`cscprog.lm.local.sampling.SequenceSampler`, which checks the grammar on the likeliest tokens first
 instead of the whole vocabulary, and applies the repetition penalty (``local_repeat_penalty``). A structured
 output that runs out of ``max_tokens`` raises :class:`cscprog.lm.local.sampling.OutputTruncated` instead of
 returning half a JSON object. That is why :func:`recommended_adapter` returns a JSONAdapter: with ChatAdapter's
 free-text ``[[ ## field ## ]]`` format small models often break the format, and DSPy then pays a second call.
+
+Concurrency: calls from several threads are decoded side by side in one llama.cpp context, up to
+``parallel`` at once (:mod:`cscprog.lm.local.batch`; ``[lm] local_parallel``), so a runner with concurrency > 1
+finishes sooner; a call's text does not depend on what is decoded beside it.
 
 Determinism: each call samples with its own seed (the request's ``seed``, else the engine's default), and
 each prompt is evaluated the same way whatever ran before it (:class:`cscprog.lm.local.model.SharedModel` keeps
@@ -21,8 +25,9 @@ prefix states that make this fast), so the same request gives the same text. One
 
 The pieces: :mod:`cscprog.lm.local.model` (the loaded model shared per file, its prefix states and grammars),
 :mod:`cscprog.lm.local.llama` (importing llama.cpp; no weight repacking on AMX machines),
-:mod:`cscprog.lm.local.threads` (how many threads llama.cpp gets), :mod:`cscprog.lm.local.messages` (a request
-as chat messages and a response format) and :mod:`cscprog.lm.local.weights`.
+:mod:`cscprog.lm.local.batch` (batched decoding of concurrent calls), :mod:`cscprog.lm.local.threads` (how many
+threads llama.cpp gets), :mod:`cscprog.lm.local.messages` (a request as chat messages and a response format) and
+:mod:`cscprog.lm.local.weights`.
 
 Example:
     ```python
@@ -58,8 +63,14 @@ from dspy.lm15 import (
 from cscprog.errors import ConfigError
 from cscprog.lm.local.llama import LLAMA_MISSING, llama_available
 from cscprog.lm.local.messages import chat_messages, json_schema_of
-from cscprog.lm.local.model import DEFAULT_PREFIX_CACHE_BYTES, DEFAULT_SEED, SharedModel, shared_model
-from cscprog.lm.local.sampling import OutputTruncated, SamplingOptions, sample_completion
+from cscprog.lm.local.model import (
+    DEFAULT_PREFIX_CACHE_BYTES,
+    DEFAULT_SEED,
+    DEFAULT_SEQUENCES,
+    SharedModel,
+    shared_model,
+)
+from cscprog.lm.local.sampling import OutputTruncated, SamplingOptions, SequenceSampler
 from cscprog.lm.local.weights import resolve_model_file
 
 if TYPE_CHECKING:
@@ -85,7 +96,7 @@ class LlamaEngine:
     """A DSPy engine (``complete(Request) -> Response``) running a GGUF model in-process with llama.cpp.
 
     Engines over the same file share one loaded model (see :func:`cscprog.lm.local.model.unload_models`); calls
-    are serialized by the model's lock. The model loads on the first call, not here.
+    from several threads are decoded together, up to ``parallel`` at once. The model loads on the first call.
 
     Args:
         model_path: The GGUF file.
@@ -98,6 +109,7 @@ class LlamaEngine:
             None: yes unless the CPU has AMX, whose kernels crash on some machines (see ``default_model_params``).
         prefix_cache_bytes: Memory for saved prompt-prefix states (0 disables them); shared per model file.
         repeat_penalty: Repetition penalty of every completion (1.0: none).
+        parallel: Calls decoded side by side (slots in the shared context; each has ``n_ctx`` tokens).
 
     Example:
         ```python
@@ -123,8 +135,10 @@ class LlamaEngine:
         extra_buffers: bool | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
+        parallel: int = DEFAULT_SEQUENCES,
     ) -> None:
         self.repeat_penalty = repeat_penalty
+        self.parallel = parallel
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -133,7 +147,9 @@ class LlamaEngine:
         self.default_seed = default_seed
         self.extra_buffers = extra_buffers
         self.prefix_cache_bytes = prefix_cache_bytes
-        self._model = shared_model(self.model_path, self.n_ctx, self.n_threads, extra_buffers, prefix_cache_bytes)
+        self._model = shared_model(
+            self.model_path, self.n_ctx, self.n_threads, extra_buffers, prefix_cache_bytes, parallel
+        )
 
     @property
     def load_seconds(self) -> float | None:
@@ -141,19 +157,22 @@ class LlamaEngine:
         return self._model.load_seconds
 
     def shared_model(self) -> SharedModel:
-        """The loaded-model handle this engine uses (its lock serializes every use of the model)."""
+        """The loaded-model handle this engine uses (its lock gives exclusive use of the model)."""
         return self._model
 
     def stats(self) -> dict[str, Any]:
-        """Counters of the shared model: load time and prefix-state cache hits, misses, entries and bytes.
+        """Counters of the shared model: load time, prefix-state cache hits, misses, entries and bytes, and the
+        decoder's (prompt tokens and seconds, batched steps, tokens, decode and sampling seconds, most running).
 
         Example:
             ```python
-            engine.stats()  # {'load_seconds': 1.1, 'prefix_hits': 9, 'prefix_misses': 3, ...}
+            engine.stats()  # {'load_seconds': 1.1, 'prefix_hits': 9, 'prefix_misses': 3, 'steps': 40, ...}
             ```
         """
         model = self._model  # read without the lock: a snapshot, never blocked behind a running generation
         return {
+            **vars(model.decoder.stats),
+            "sequences": model.sequences,
             "load_seconds": model.load_seconds,
             "threads": model.threads,
             "prefix_hits": model.prefix_hits,
@@ -184,23 +203,22 @@ class LlamaEngine:
         if config.top_k is not None:
             options["top_k"] = config.top_k
         model = self._model
-        with model.lock:
-            llama = model.ensure_loaded()
-            if wants_json:
-                options["grammar"] = model.grammar(schema)
-            tokens, prefix, template_stop = model.render(messages)
-            if len(tokens) >= model.n_ctx:
-                raise ContextLengthError(
-                    f"the prompt has {len(tokens)} tokens, the context window {model.n_ctx} (raise lm.local_context)",
-                    provider=PROVIDER,
-                )
-            options["stop"] = template_stop + options["stop"]
-            options["max_tokens"] = min(options["max_tokens"], model.n_ctx - len(tokens))
-            try:
-                model.start(tokens[:prefix])
-                text, used, finish = sample_completion(llama, tokens, options.get("grammar"), self._sampling(options))
-            except ValueError as error:
-                raise InvalidRequestError(str(error), provider=PROVIDER) from error
+        llama = model.ensure_loaded()
+        grammar = model.grammar(schema) if wants_json else None
+        tokens, prefix, template_stop = model.render(messages)
+        if len(tokens) >= model.n_ctx:
+            raise ContextLengthError(
+                f"the prompt has {len(tokens)} tokens, the context window {model.n_ctx} (raise lm.local_context)",
+                provider=PROVIDER,
+            )
+        options["stop"] = template_stop + options["stop"]
+        options["max_tokens"] = min(options["max_tokens"], model.n_ctx - len(tokens))
+        try:
+            text, used, finish = model.decoder.generate(
+                tokens, prefix, SequenceSampler(llama, grammar, self._sampling(options))
+            )
+        except ValueError as error:
+            raise InvalidRequestError(str(error), provider=PROVIDER) from error
         if finish == "length" and wants_json:
             raise OutputTruncated(
                 f"the structured output reached max_tokens={options['max_tokens']} before it was complete",
@@ -245,6 +263,7 @@ class LlamaEngine:
             "extra_buffers": self.extra_buffers,
             "prefix_cache_bytes": self.prefix_cache_bytes,
             "repeat_penalty": self.repeat_penalty,
+            "parallel": self.parallel,
         }
 
     @classmethod
@@ -301,8 +320,8 @@ def build_local_lm(settings: LMSettings, **lm_kwargs: Any) -> dspy.LM:
 
     Args:
         settings: The role's settings (``model = "local"``): ``local_model_path`` or ``local_model_size``,
-            ``local_context``, ``local_threads``, ``temperature``, ``max_tokens``, ``seed``; known models are
-            assembled once into ``models_dir``.
+            ``local_context``, ``local_threads``, ``local_parallel``, ``temperature``, ``max_tokens``, ``seed``;
+            known models are assembled once into ``models_dir``.
         **lm_kwargs: Extra ``dspy.LM`` arguments (``cache=False``, ``callbacks=[...]``, generation kwargs).
 
     Returns:
@@ -327,6 +346,7 @@ def build_local_lm(settings: LMSettings, **lm_kwargs: Any) -> dspy.LM:
         default_max_tokens=max_tokens,
         default_seed=DEFAULT_SEED if settings.seed is None else settings.seed,
         repeat_penalty=settings.local_repeat_penalty,
+        parallel=settings.local_parallel,
     )
     kwargs: dict[str, Any] = {
         "temperature": DEFAULT_TEMPERATURE if settings.temperature is None else settings.temperature,

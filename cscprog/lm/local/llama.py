@@ -1,4 +1,4 @@
-"""llama-cpp-python: importing it, and loading models with weight repacking turned off on AMX machines.
+"""llama-cpp-python: importing it, loading models (no weight repacking on AMX machines), contexts of many sequences.
 
 llama.cpp's AMX kernels crash the first matmul on some CPUs and VMs, so on machines that report AMX the
 extra buffer types (which repack the weights) are turned off for the duration of a load
@@ -22,7 +22,14 @@ from typing import Any
 
 from cscprog.errors import ConfigError
 
-__all__ = ["LLAMA_MISSING", "cpu_has_amx", "default_model_params", "import_llama", "llama_available"]
+__all__ = [
+    "LLAMA_MISSING",
+    "cpu_has_amx",
+    "default_context_params",
+    "default_model_params",
+    "import_llama",
+    "llama_available",
+]
 
 LLAMA_MISSING = (
     'model = "local" needs the extra: pip install "cscprog[local]" '
@@ -55,7 +62,35 @@ def cpu_has_amx(llama_cpp: Any) -> bool:
     return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode("utf-8", "replace")
 
 
-_PARAMS_LOCK = threading.Lock()
+_PARAMS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _patched_defaults(llama_cpp: Any, function: str, fields: dict[str, Any]) -> Any:
+    """Make llama.cpp's defaults function ``function`` return its params with ``fields`` set, for one load.
+
+    Fields this llama.cpp build does not have are left out; with none left the function is not patched.
+    """
+    module = llama_cpp.llama_cpp
+    original = getattr(module, function)
+    known = {name for name, _ in getattr(type(original()), "_fields_", ())}
+    wanted = {name: value for name, value in fields.items() if name in known}
+    if not wanted:
+        yield
+        return
+
+    def defaults() -> Any:
+        params = original()
+        for name, value in wanted.items():
+            setattr(params, name, value)
+        return params
+
+    with _PARAMS_LOCK:
+        setattr(module, function, defaults)
+        try:
+            yield
+        finally:
+            setattr(module, function, original)
 
 
 @contextlib.contextmanager
@@ -67,21 +102,24 @@ def default_model_params(llama_cpp: Any, *, use_extra_bufts: bool) -> Any:
     crashes the first matmul on some machines and VMs (ggml-org/llama.cpp#20824: a GP fault on ``ldtilecfg``,
     reproduced on the project's 2-core development VM), so it is turned off whenever the CPU reports AMX.
     """
-    module = llama_cpp.llama_cpp
-    original = module.llama_model_default_params
-    fields = {name for name, _ in getattr(type(original()), "_fields_", ())}
-    if use_extra_bufts or "use_extra_bufts" not in fields:
+    fields = {} if use_extra_bufts else {"use_extra_bufts": False}
+    with _patched_defaults(llama_cpp, "llama_model_default_params", fields):
         yield
-        return
 
-    def defaults() -> Any:
-        params = original()
-        params.use_extra_bufts = use_extra_bufts
-        return params
 
-    with _PARAMS_LOCK:
-        module.llama_model_default_params = defaults
-        try:
-            yield
-        finally:
-            module.llama_model_default_params = original
+@contextlib.contextmanager
+def default_context_params(llama_cpp: Any, *, sequences: int) -> Any:
+    """Create contexts that hold ``sequences`` parallel sequences, each in its own KV cache stream.
+
+    llama-cpp-python 0.3 has no argument for ``n_seq_max`` or ``kv_unified``. Separate streams
+    (``kv_unified = False``) give every sequence the same cells it would have alone, so a sequence's attention
+    does not depend on what else is decoded beside it; each stream holds ``n_ctx / sequences`` tokens.
+
+    Example:
+        ```python
+        with default_context_params(llama_cpp, sequences=4):
+            llama = llama_cpp.Llama(model_path=path, n_ctx=4 * 4096)
+        ```
+    """
+    with _patched_defaults(llama_cpp, "llama_context_default_params", {"n_seq_max": sequences, "kv_unified": False}):
+        yield

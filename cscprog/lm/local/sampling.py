@@ -2,7 +2,7 @@
 
 llama-cpp-python's own sampler chain runs a grammar over the whole vocabulary (about 152,000 tokens for Qwen2.5)
 at every step; with the nested JSON schemas of the rewrite that costs far more than the model itself on a
-small CPU. :func:`sample_completion` does what llama.cpp's own command-line sampler does instead: penalise
+small CPU. :class:`SequenceSampler` does what llama.cpp's own command-line sampler does instead: penalise
 repeats, take the ``top_k`` likeliest tokens, let the grammar reject the invalid ones among those, and only
 when it rejects all of them run it over the full vocabulary. The grammar therefore allows exactly what it
 allowed before; only the work differs.
@@ -13,13 +13,15 @@ Penalties (applied to the logits before the choice, over the last ``penalty_last
 
 Sampling is greedy at temperature 0; otherwise it draws from the softmax of the valid candidates at the given
 temperature, cut to ``top_p``, with a private ``numpy`` generator seeded by ``seed``: the same request gives
-the same text.
+the same text. Each request has its own :class:`SequenceSampler` (grammar state, penalties, generator, stop
+strings, budget), so requests decoded side by side in one batch do not affect each other's choices.
 
 Example:
     ```python
-    from cscprog.lm.local.sampling import SamplingOptions, sample_completion
+    from cscprog.lm.local.sampling import SamplingOptions, SequenceSampler
 
-    text, used, finish = sample_completion(llama, prompt_tokens, grammar, SamplingOptions(max_tokens=256))
+    chooser = SequenceSampler(llama, grammar, SamplingOptions(max_tokens=256))
+    token = chooser.step(logits_pointer)   # None once finished; chooser.finish says why
     ```
 """
 
@@ -33,7 +35,7 @@ from typing import Any
 import numpy as np
 from dspy.utils.exceptions import LMError
 
-__all__ = ["OutputTruncated", "SamplingOptions", "apply_penalties", "sample_completion"]
+__all__ = ["OutputTruncated", "SamplingOptions", "SequenceSampler", "apply_penalties"]
 
 
 class OutputTruncated(LMError):
@@ -138,75 +140,97 @@ def _choose(ids: np.ndarray, logits: np.ndarray, options: SamplingOptions, rng: 
     return int(ids[int(rng.choice(keep, p=probs))])
 
 
-def sample_completion(
-    llama: Any, prompt: list[int], grammar: Any | None, options: SamplingOptions
-) -> tuple[str, int, str]:
-    """Generate from ``prompt`` (the tokens not yet in the KV cache are evaluated first).
+class SequenceSampler:
+    """Chooses the tokens of one completion, one step at a time, from the logits llama.cpp computed for it.
+
+    The batched decoder (:mod:`cscprog.lm.local.batch`) keeps one per running sequence, so each request has its
+    own grammar state, penalty window, random generator, stop strings and budget, whatever else is decoded
+    beside it. :meth:`step` takes the logits after the last evaluated token and returns the next token to
+    evaluate, or None once the completion is finished (:attr:`finish` says why).
 
     Args:
-        llama: A loaded ``llama_cpp.Llama`` whose KV cache holds a prefix of ``prompt`` (``llama.n_tokens``).
-        prompt: The whole prompt's tokens.
+        llama: The loaded ``llama_cpp.Llama`` (its vocabulary and detokenizer; its context is not used).
         grammar: A ``llama_cpp.LlamaGrammar`` constraining the output, or None.
         options: How to choose tokens.
 
-    Returns:
-        ``(text, generated tokens, finish reason)``; the reason is ``stop`` (end of generation, a stop
-        string, or the grammar completed) or ``length``.
-
     Example:
         ```python
-        text, used, finish = sample_completion(llama, tokens, grammar, SamplingOptions(max_tokens=64))
+        chooser = SequenceSampler(llama, grammar, SamplingOptions(max_tokens=64))
+        token = chooser.step(llama_cpp.llama_get_logits_ith(ctx, -1))
+        chooser.close()
         ```
     """
-    import llama_cpp
 
-    vocab = llama._model.vocab
-    n_vocab = llama.n_vocab()
-    sampler = None
-    if grammar is not None:
-        sampler = llama_cpp.llama_sampler_init_grammar(
-            vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
-        )
-    rng = np.random.default_rng(options.seed)
-    generated: list[int] = []
-    finish = "length"
-    try:
-        llama.eval(prompt[llama.n_tokens :])
-        while len(generated) < options.max_tokens:
-            pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
-            logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float32, copy=True)
-            apply_penalties(logits, generated[-options.penalty_last_n :], options)
-            k = min(max(1, options.top_k), n_vocab)
-            ids = np.argpartition(-logits, k - 1)[:k]
-            candidates = logits[ids]
-            if sampler is not None:
-                candidates, ids = _grammar_filter(sampler, ids, candidates, llama_cpp)
+    def __init__(self, llama: Any, grammar: Any | None, options: SamplingOptions) -> None:
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
+        self._llama = llama
+        self._vocab = llama._model.vocab
+        self._n_vocab = llama.n_vocab()
+        self.options = options
+        self.generated: list[int] = []
+        self.finish: str | None = "length" if options.max_tokens <= 0 else None
+        self._rng = np.random.default_rng(options.seed)
+        self._grammar: Any = None
+        if grammar is not None:
+            self._grammar = llama_cpp.llama_sampler_init_grammar(
+                self._vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+            )
+
+    def step(self, logits_pointer: Any) -> int | None:
+        """Choose the next token from llama.cpp's logits; None when the completion ends here.
+
+        Raises:
+            ValueError: The grammar allows no token (the completion cannot go on).
+        """
+        llama_cpp, options, n_vocab = self._llama_cpp, self.options, self._n_vocab
+        logits = np.ctypeslib.as_array(logits_pointer, shape=(n_vocab,))
+        recent = self.generated[-options.penalty_last_n :]
+        if recent and (options.repeat_penalty != 1.0 or options.frequency_penalty or options.presence_penalty):
+            logits = logits.astype(np.float32, copy=True)
+            apply_penalties(logits, recent, options)
+        k = min(max(1, options.top_k), n_vocab)
+        ids = np.argpartition(-logits, k - 1)[:k]
+        candidates = logits[ids].astype(np.float32)
+        if self._grammar is not None:
+            candidates, ids = _grammar_filter(self._grammar, ids, candidates, llama_cpp)
+            if not np.isfinite(candidates).any():
+                every = np.arange(n_vocab, dtype=np.int64)
+                candidates, ids = _grammar_filter(self._grammar, every, np.asarray(logits, np.float32), llama_cpp)
                 if not np.isfinite(candidates).any():
-                    every = np.arange(n_vocab, dtype=np.int64)
-                    candidates, ids = _grammar_filter(sampler, every, logits, llama_cpp)
-                    if not np.isfinite(candidates).any():
-                        raise ValueError("the grammar allows no token here")
-                valid = np.isfinite(candidates)
-                ids, candidates = ids[valid], candidates[valid]
-            token = _choose(ids, candidates, options, rng)
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish = "stop"
-                break
-            if sampler is not None:
-                llama_cpp.llama_sampler_accept(sampler, token)
-            generated.append(token)
-            if options.stop:
-                text = llama.detokenize(generated).decode("utf-8", "ignore")
-                if any(stop in text for stop in options.stop):
-                    finish = "stop"
-                    break
-            llama.eval([token])
-    finally:
-        if sampler is not None:
-            llama_cpp.llama_sampler_free(sampler)
-    text = llama.detokenize(generated).decode("utf-8", "replace")
-    for stop in options.stop:
-        cut = text.find(stop)
-        if cut >= 0:
-            text = text[:cut]
-    return text, len(generated), finish
+                    raise ValueError("the grammar allows no token here")
+            valid = np.isfinite(candidates)
+            ids, candidates = ids[valid], candidates[valid]
+        token = _choose(ids, candidates, options, self._rng)
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            self.finish = "stop"
+            return None
+        if self._grammar is not None:
+            llama_cpp.llama_sampler_accept(self._grammar, token)
+        self.generated.append(token)
+        if options.stop and any(stop in self._text("ignore") for stop in options.stop):
+            self.finish = "stop"
+            return None
+        if len(self.generated) >= options.max_tokens:
+            self.finish = "length"
+            return None
+        return token
+
+    def _text(self, errors: str) -> str:
+        return self._llama.detokenize(self.generated).decode("utf-8", errors)
+
+    def text(self) -> str:
+        """The completion so far, cut at the first stop string (which is not included)."""
+        text = self._text("replace")
+        for stop in self.options.stop:
+            cut = text.find(stop)
+            if cut >= 0:
+                text = text[:cut]
+        return text
+
+    def close(self) -> None:
+        """Free the grammar sampler (safe to call twice)."""
+        if self._grammar is not None:
+            self._llama_cpp.llama_sampler_free(self._grammar)
+            self._grammar = None
