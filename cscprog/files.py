@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["TEMPORARY_SUFFIX", "atomic_write", "atomic_writer", "fsync_directory", "stale_temporaries"]
+__all__ = ["TEMPORARY_SUFFIX", "atomic_write", "atomic_writer", "exclusive_lock", "fsync_directory",
+           "stale_temporaries"]
 
 TEMPORARY_SUFFIX = ".tmp"
 """The suffix of the temporary file of an atomic write: ``.<name>.<random>.tmp`` beside the target."""
@@ -118,3 +119,32 @@ def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     if not target.parent.is_dir():
         return []
     return sorted(candidate for candidate in target.parent.iterdir() if pattern.fullmatch(candidate.name))
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the file ``path`` (created when missing) for the block.
+
+    POSIX ``flock``, so it serializes threads and processes alike (it is released when the process dies); where
+    ``fcntl`` does not exist (Windows) it does nothing, and only atomic renames protect what it guards.
+
+    Raises:
+        OSError: the lock file cannot be created or opened (e.g. an unwritable directory).
+
+    Example:
+        ```python
+        with exclusive_lock(models / "e5.lock"):
+            build_once(models / "e5")
+        ```
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with Path(path).open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cscprog.errors import ConfigError
+from cscprog.files import exclusive_lock
 from cscprog.lm.local.weights import check_gguf, resolve_model_file
 
 if TYPE_CHECKING:
@@ -89,16 +90,28 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
 
     Example:
         ```python
-        convert_gguf(Path("model.gguf"), Path("cache/models/model-hf"))
+        convert_gguf(Path("model.gguf"), Path("~/.cache/cscprog/models/model-hf").expanduser())
         ```
     """
+    stamp = {"gguf": str(gguf.resolve()), "bytes": gguf.stat().st_size}
+    if _converted(target, stamp):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(target.with_name(target.name + ".lock")):  # concurrent runs convert once
+        if not _converted(target, stamp):
+            _convert(gguf, target, stamp)
+    return target
+
+
+def _converted(target: Path, stamp: dict[str, Any]) -> bool:
+    stamp_file = target / _STAMP
+    return stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp
+
+
+def _convert(gguf: Path, target: Path, stamp: dict[str, Any]) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    stamp = {"gguf": str(gguf.resolve()), "bytes": gguf.stat().st_size}
-    stamp_file = target / _STAMP
-    if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
-        return target
     logger.info("converting %s to a transformers model in %s (once; takes minutes)", gguf, target)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -116,7 +129,6 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     (partial / _STAMP).write_text(json.dumps(stamp))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
-    return target
 
 
 def resolve_base(spec: str, lm: LMSettings) -> BaseModel:

