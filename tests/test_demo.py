@@ -136,6 +136,9 @@ def test_every_stage_produces_its_outputs_and_a_second_run_replays_from_the_cach
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"] == "cscprog demo" and manifest["inputs"]["plan"]["synthesize"] == 2
     first_records = (out / "rolecs" / "synthesized.jsonl").read_bytes()
+    plots = sorted((out / "eval").rglob("*.png"))
+    drawn = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in plots}
+    (out / "eval" / "base-reference" / "stale.txt").write_text("from an older run")
 
     again, lms_again = scripted_runtime(tmp_path)
     try:
@@ -145,6 +148,9 @@ def test_every_stage_produces_its_outputs_and_a_second_run_replays_from_the_cach
     assert second.completed and engine_calls(lms_again) == 0
     assert second.usage["total"]["live_calls"] == 0 and second.usage["total"]["cache_hits"] > 0
     assert (out / "rolecs" / "synthesized.jsonl").read_bytes() == first_records
+    # the same results: the twelve plots are left as drawn (not redrawn), everything else was replaced
+    assert len(plots) == 12 and {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in plots} == drawn
+    assert not (out / "eval" / "base-reference" / "stale.txt").exists()
     assert second.evaluation.results[("compiled", "generated")]["accuracy"] == \
         result.evaluation.results[("compiled", "generated")]["accuracy"]
 
@@ -238,8 +244,14 @@ def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_model
     monkeypatch.setattr(plan.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     prepared, notes = demo_config(config, tmp_path / "demo")
     assert prepared.lm.local_model_size == "0.5b" and prepared.lm.local_threads is None
-    assert (prepared.lm.max_tokens, prepared.lm_for("judge").max_tokens, prepared.lm_for("rewriter").max_tokens) \
-        == (96, 384, 96)
+    # the configuration's per-role limits, sized to fit what each role writes: the demo cuts none of them
+    assert prepared.lm.max_tokens is None and prepared.roles == config.roles
+    assert {role: prepared.lm_for(role).max_tokens for role in ("planner", "supporter", "customer", "judge",
+                                                                "responder", "classifier", "rewriter")} \
+        == {"planner": 256, "supporter": 160, "customer": 128, "judge": 384, "responder": 160, "classifier": 128,
+            "rewriter": None}
+    limits = next(note for note in notes if note.startswith("embedded model completion limits"))
+    assert "planner 256" in limits and "judge 384" in limits and "responder 160" in limits
     assert Path(prepared.lm.local_model_path).parent == models_dir  # one copy per machine, not per cache
     assert not (tmp_path / "shared").exists()
     assert prepared.cache.path == tmp_path / "shared"  # set explicitly: the demo shares it
@@ -250,7 +262,8 @@ def test_demo_config_on_the_embedded_model_uses_the_small_weights_from_the_model
                                "cache": {"dir": str(tmp_path / "shared")}}, environ={})
     prepared, notes = demo_config(chosen, tmp_path / "demo")
     assert prepared.lm.local_threads == 2 and prepared.lm_for("judge").max_tokens == 300
-    assert not any("0.5b" in note or "busy" in note or "limit" in note for note in notes)
+    assert not any("0.5b" in note or "busy" in note for note in notes)
+    assert "planner 300" in next(note for note in notes if "completion limits" in note)
 
 
 @pytest.mark.embedded

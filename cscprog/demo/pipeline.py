@@ -42,6 +42,7 @@ from cscprog.demo.stages import (
     evaluate_stage,
     rolecs_stage,
 )
+from cscprog.evaluation.plots import PLOT_FILES
 from cscprog.lm.runtime import Runtime
 from cscprog.runs import RunInputError
 from cscprog.runs.manifest import build_manifest, write_manifest
@@ -53,15 +54,27 @@ OUTPUTS = ("csconv", "rolecs", "compile", "eval", "manifest.json", "report.md")
 
 
 def _prepare(out_dir: Path) -> None:
+    """Remove the previous run's outputs, except the evaluation plots: each carries the digest of what it shows and
+    is drawn again only when that changes (:mod:`cscprog.evaluation.plots`), which a warm run would not do."""
     if out_dir.exists() and not out_dir.is_dir():
         raise RunInputError(f"{out_dir} exists and is not a directory; choose another --output")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:
         target = out_dir / name
-        if target.is_dir() and not target.is_symlink():
+        if name == "eval" and target.is_dir() and not target.is_symlink():
+            _clear_keeping_plots(target)
+        elif target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
+
+
+def _clear_keeping_plots(root: Path) -> None:
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_symlink() or (path.is_file() and path.name not in PLOT_FILES):
+            path.unlink()
+        elif path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def run_demo(

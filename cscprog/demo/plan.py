@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cscprog.config import LOCAL_MODEL, Config
+from cscprog.config import LOCAL_MODEL, ROLEPLAY_ROLES, Config
 from cscprog.data import LANGUAGES, Dialogue, split_dialogues
+from cscprog.lm.local.engine import DEFAULT_MAX_TOKENS
 from cscprog.lm.local.weights import resolve_model_file
 from cscprog.roles import Role
 
@@ -38,12 +39,9 @@ SPLIT_SALT = "cscprog-demo"
 
 SPLITS = {"train": 0.6, "dev": 0.2, "test": 0.2}
 
-LOCAL_MAX_TOKENS = {Role.JUDGE: 384}
-"""Completion limits of the embedded model's roles in the demo when none is configured (others:
-:data:`LOCAL_DEFAULT_MAX_TOKENS`). A small model at temperature 0 often repeats itself until the limit (decoding
-runs at 5-10 tokens a second on two cores); low limits bound that cost while leaving room for the judge's five
-verdicts. The rewrite has its own limit (:attr:`DemoPlan.rewrite_max_tokens`)."""
-LOCAL_DEFAULT_MAX_TOKENS = 96
+DEMO_ROLES: tuple[str, ...] = (Role.CLASSIFIER, *ROLEPLAY_ROLES, Role.JUDGE, Role.RESPONDER)
+"""The roles whose completion limits the demo's notes state (the rewrite call's is :attr:`DemoPlan.rewrite_max_tokens`;
+the rewriter's screen call has the engine's default)."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +140,10 @@ def demo_config(config: Config, out_dir: Path, *, fresh: bool = False) -> tuple[
       ``CSCPROG_CACHE_DIR``); ``fresh`` switches the cache to ``refresh`` mode (every call made again).
     * On the embedded model with no model size or file configured, the demo uses the 0.5B model, and its
       weights are taken from (or assembled once into) the models directory (``[lm] models_dir``), not ``out_dir``;
-      with no ``local_threads`` configured and a busy machine (:func:`busy_machine`), it runs on one thread;
-      with no ``max_tokens`` configured, completions are capped (:data:`LOCAL_MAX_TOKENS`).
+      with no ``local_threads`` configured and a busy machine (:func:`busy_machine`), it runs on one thread.
+      Completion limits are the configuration's: with no ``max_tokens`` configured, each role has the embedded
+      model's limit for it (:data:`cscprog.config.LOCAL_MAX_TOKENS`, sized so that what the role writes fits),
+      and the rewrite call its own (:attr:`DemoPlan.rewrite_max_tokens`); a note states them.
 
     Raises:
         ConfigError: the embedded model's weights are missing or damaged.
@@ -174,20 +174,13 @@ def demo_config(config: Config, out_dir: Path, *, fresh: bool = False) -> tuple[
             lm_updates["local_threads"] = 1
             notes.append(f"the machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): the "
                          "embedded model uses 1 thread (set [lm] local_threads to choose)")
-        roles = dict(config.roles)
-        if lm.max_tokens is None:
-            lm_updates["max_tokens"] = LOCAL_DEFAULT_MAX_TOKENS
-            for role, limit in LOCAL_MAX_TOKENS.items():
-                overrides = roles.get(role, {})
-                if "max_tokens" not in overrides and overrides.get("model", LOCAL_MODEL) == LOCAL_MODEL:
-                    roles[role] = {**overrides, "max_tokens": limit}
-            notes.append(f"embedded model completion limit {LOCAL_DEFAULT_MAX_TOKENS} tokens ("
-                         + ", ".join(f"{role} {limit}" for role, limit in LOCAL_MAX_TOKENS.items())
-                         + "; set [lm] max_tokens to choose)")
         lm = lm.model_copy(update=lm_updates)
-        config = config.model_copy(update={"roles": roles})
-    new_cache = cache.model_copy(update=updates) if updates else cache
-    return config.model_copy(update={"cache": new_cache, "lm": lm}), notes
+    config = config.model_copy(update={"cache": cache.model_copy(update=updates) if updates else cache, "lm": lm})
+    if lm.model == LOCAL_MODEL:
+        limits = ", ".join(f"{role} {config.lm_for(role).max_tokens or DEFAULT_MAX_TOKENS}" for role in DEMO_ROLES)
+        notes.append(f"embedded model completion limits in tokens: {limits} (set [lm] or [roles.NAME] max_tokens "
+                     "to choose)")
+    return config, notes
 
 
 def busy_machine() -> bool:
