@@ -127,8 +127,8 @@ def attempt_item(work: WorkFn, item_id: str, payload: Any, failed_rounds: int, *
             The work always runs with :data:`ITEM_DSPY_SETTINGS`. When the active runtime's cache is in ``replay``
             mode, a failed item is tried again in the next rounds (up to :data:`REPLAY_ROUNDS` more), as the run
             being replayed did with ``--resume``: one replay command reproduces a run that needed resumes.
-            A finished item's outcome exists only once the cache has stored its calls (``cache.flush()``), so
-            an item line in an output means its calls survive a crash; a crash before that recomputes the item.
+            The cache stores the item's calls in the background: whoever reports the item done flushes it first
+            (the runner before it writes the item's line, a Ray worker before it returns the outcome).
         id_field: The record field holding the item id.
         sinks: The names of the run's outputs.
         many_records: Whether an item may write several records.
@@ -149,8 +149,6 @@ def attempt_item(work: WorkFn, item_id: str, payload: Any, failed_rounds: int, *
             with dspy.context(**settings):
                 value = work(payload)
             sink, data = encode_result(value, item_id, id_field=id_field, sinks=sinks, many_records=many_records)
-            if runtime is not None:
-                runtime.cache.flush()  # the item is reported done only once its calls are on disk
         except Exception as error:  # every failure of the work is recorded, never lost
             if round_ < last and budget_error(error) is None:
                 round_ += 1  # replay: the run being verified may have finished this item in a later round

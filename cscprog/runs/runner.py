@@ -297,6 +297,8 @@ class Runner:
     def _handle(self, outcome: Outcome, sinks: dict[str, JsonlSink], failures: FailureLog, result: RunResult,
                 finished: dict[str, set[str]], round_: int) -> None:
         if outcome.ok:
+            if self.runtime is not None:
+                self.runtime.cache.flush()  # the item's line is written only once its calls are on disk
             sinks[outcome.sink].append(outcome.data)
             finished[outcome.sink].add(outcome.item_id)
             result.done += 1

@@ -81,7 +81,7 @@ def test_an_item_is_reported_done_only_once_its_calls_are_stored(tmp_path: Path)
         while engine.calls < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.5)
-        assert engine.calls == 2  # both workers made their call and wait for it to be stored ...
+        assert engine.calls >= 2  # the workers made their calls, which wait to be stored ...
         assert _lines(out) == 0  # ... so no item is done while its calls are not on disk
     thread.join(timeout=60)
     runtime.close()

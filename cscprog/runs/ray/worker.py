@@ -137,6 +137,8 @@ class ItemWorker:
         else:
             outcome = attempt_item(self.work, item_id, payload, failed_rounds, id_field=self.id_field,
                                    sinks=self.sinks, many_records=self.many_records)
+        if outcome.ok and self.runtime is not None:
+            self.runtime.cache.flush()  # the driver writes the item's line on this outcome: its calls are on disk
         if outcome.error is not None:
             error = outcome.error
             logger.debug("item %r failed", item_id, exc_info=error)
