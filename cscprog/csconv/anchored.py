@@ -146,6 +146,9 @@ class AnchoredRewrite(dspy.Module):
                                           keep_content=slot in ("keep", "identity"))
             if reason is None and _copies(text, TASKS[slot]):
                 return "copies its instructions"
+            if reason is None and slot in ("keep", "identity") and any(
+                    _copies(text, demo.text) and not _copies(original, demo.text) for demo in LINE_DEMOS):
+                return "copies a worked example instead of the original"
             if reason is None and tries["n"] == 1 and self.attempts > 1 and is_unchanged(original, text):
                 return "says the original word for word; rewrite it"
             return reason

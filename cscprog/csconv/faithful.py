@@ -11,6 +11,7 @@ returns None for a usable line:
   currency signs ignored), and every number of the rewrite must come from the original or the customer's line
   just before;
 * ``adds a name``: a capitalised word inside a sentence that neither the original nor the customer's line has;
+* ``turns a question into a statement``: the original asks (ends with a question mark) and the rewrite does not;
 * ``echoes the customer``: the rewrite contains the customer's previous line (12+ normalised characters) and
   the original does not;
 * ``speaks as the customer``: the rewrite asks for something in the customer's voice (:data:`CUSTOMER_VOICE`)
@@ -149,6 +150,8 @@ def check_rewritten_line(
     added = sorted(written - source_numbers - numbers(before))
     if added:
         return f"adds a number ({', '.join(added)}) that the call does not have"
+    if original.rstrip().endswith(("?", "？")) and not any(mark in text for mark in "?？"):
+        return "turns the original's question into a statement"
     echoed = normalize(before)
     if len(echoed) >= 12 and echoed in key and echoed not in normalize(original):
         return "echoes the customer's line instead of replying to it"

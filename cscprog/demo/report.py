@@ -83,7 +83,9 @@ def _csconv(result: DemoResult) -> list[str]:
         rows.append([row["id"], row.get("domain") or "", "kept" if decision["kept"] else "dropped", decision["stage"],
                      decision.get("rule") or "", _clip(decision.get("reason"))])
     lines += ["Each raw call goes through the rule pre-filter, the LLM screen, the rewrite, the rule post-filters "
-              "and the LLM judge; the first filter that fails drops it.", "",
+              "and the LLM judge; the first filter that fails drops it."
+              + ("" if outcome.screen else " The LLM screen was skipped: on the embedded model it flags every call "
+                 "(6 of 6 real banking calls) with reasons that restate its own instructions."), "",
               *_table(["raw call", "domain", "outcome", "stage", "rule", "why"], rows), ""]
     lines += _rewrite_shown(outcome.decisions)
     if outcome.annotations:

@@ -144,9 +144,12 @@ def test_the_rewriter_keeps_an_anchored_rewrite_and_records_the_structure():
      "echoes the customer"),
     ("Which account, checking or savings?", "Could you tell me a little more?", "", "loses the content"),
     ("To whom?", "Who should receive the money?", "", None),
-    ("Who shall I send the money to?", "I would like to send the money to my sister.", "", "speaks as the customer"),
+    ("Who shall I send the money to?", "I would like to send the money to my sister, ok?", "",
+     "speaks as the customer"),
     ("In checking or savings?", "Is that in checking or savings, Mia?", "", "adds a name"),
     ("To whom?", "Just to check, should it go to Diego?", "Send it to Diego.", None),
+    ("Can I help you with anything else?", "Sure, I can help you with anything else.", "",
+     "turns the original's question"),
     ("", "", "", "empty"),
 ])
 def test_closeness_rules(original, text, before, reason):
@@ -202,3 +205,14 @@ def test_missing_turns_that_copy_their_task_or_skip_the_identity_details_are_ask
     asked = [r.inputs["task"][:8] for r in requests if r.inputs.get("task", "").startswith(("Offer", "Answer"))]
     assert asked == ["Offer to"] * 3 + ["Answer t"] * 2
     assert turns.turns[2].text == MISSING["Offer to"] and turns.turns[3].text == MISSING["Answer the"]
+
+
+def test_a_rewrite_that_copies_a_worked_example_is_asked_again():
+    def answer(field: str, request: AnswerRequest) -> str:
+        if field == "text" and request.inputs.get("original") == "In checking or savings?" and request.seed == 7:
+            return "Just to confirm: you would like to send it from your savings account to [Name]?"
+        return faithful(field, request)
+
+    result, requests = run(answer)
+    assert len([r for r in requests if r.inputs.get("original") == "In checking or savings?"]) == 2
+    assert "[Name]?" not in " ".join(t.text for t in result.turns)
