@@ -6,7 +6,8 @@ so a run names exactly which calls it measured. Each goes through :class:`cscpro
 the configured model (by default the embedded Qwen2.5-Coder-0.5B-Instruct; ``--size 1.5b`` when installed),
 with the LLM screen and judge on, and the script prints:
 
-* the share kept, with a 95% Wilson interval (the subset is small: the interval says how sure the share is);
+* the share kept, with a 95% Wilson interval (the subset is small: the interval says how sure the share is), and
+  the share that passed every rule filter, whatever the LLM judge said;
 * the share of supporter turns with a valid strategy of the taxonomy, over every rewrite produced (kept or not);
 * the share dropped by each ``stage:rule``, and the wall time per call;
 * for the ``anchored`` structure, what the supporter and customer turns are relative to the call (rewritten from
@@ -115,6 +116,10 @@ def main() -> int:
     print(f"model: embedded {args.size}; structure {args.structure}; screen {'off' if args.no_screen else 'on'}; "
           f"judge {'off' if args.no_judge else 'on'}")
     print(f"kept: {kept}/{len(results)} = {kept / len(results):.0%} (95% Wilson interval {low:.0%}-{high:.0%})")
+    ruled = sum(r.decision.kept or r.decision.stage == "judge" for r in results)
+    low, high = wilson(ruled, len(results))
+    print(f"passed every rule filter (pre-filter, rewrite checks, post-filters, degenerate text), judge aside: "
+          f"{ruled}/{len(results)} = {ruled / len(results):.0%} (95% Wilson interval {low:.0%}-{high:.0%})")
     share = valid / supporter if supporter else 0.0
     print(f"supporter turns with one valid strategy: {valid}/{supporter} = {share:.0%} (over every rewrite produced)")
     for side in ("supporter", "customer"):
