@@ -75,7 +75,7 @@ from cscprog.signatures import (
     for_taxonomy,
 )
 
-__all__ = ["FINISH_REASONS", "RolePlayFailure", "RolePlaySimulator"]
+__all__ = ["FINISH_REASONS", "TURN_ATTEMPTS", "RolePlayFailure", "RolePlaySimulator"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,9 @@ finished, or the utterance cap was reached."""
 
 
 _FAILING_ERRORS = (GenerationFailure, ContextWindowExceededError)
+TURN_ATTEMPTS = 4
+"""Fewest attempts at a supporter or customer turn: a turn the degenerate-text rules refuse is sampled again (on
+the demo's 0.5B model two attempts left the customer echoing the supporter's greeting in both dialogues)."""
 
 
 class RolePlayFailure(CscprogError):
@@ -173,8 +176,9 @@ class RolePlaySimulator(dspy.Module):
     # -- role calls -------------------------------------------------------------------------------------------
 
     def _call(self, state: DialogueState, role: str, predictor: dspy.Predict, validate: Any, **inputs: Any) -> Any:
+        attempts = max(self.attempts, TURN_ATTEMPTS) if role in (Role.SUPPORTER, Role.CUSTOMER) else self.attempts
         try:
-            return invoke(predictor, role=role, attempts=self.attempts, validate=validate, **inputs)
+            return invoke(predictor, role=role, attempts=attempts, validate=validate, **inputs)
         except Exception as error:
             raise self._failure(state, role, error) from error
 

@@ -15,7 +15,7 @@ from cscprog.data import Profile
 from cscprog.framework import load_taxonomy
 from cscprog.lm.runtime import Runtime
 from cscprog.rolecs.plan import TOPIC_DOMAINS, TOPICS, dialogue_id_for, synthesis_plan
-from cscprog.rolecs.roleplay import FINISH_REASONS, RolePlayFailure, RolePlaySimulator
+from cscprog.rolecs.roleplay import FINISH_REASONS, TURN_ATTEMPTS, RolePlayFailure, RolePlaySimulator
 from cscprog.samples import load_profiles
 from cscprog.testing import AnswerRequest, OpenAICompatibleServer, scripted_lm
 
@@ -245,7 +245,7 @@ def test_empty_reply_fails_the_dialogue_after_retries():
         RolePlaySimulator(attempts=2)(profile=profile(), topic="product consultation")
     assert caught.value.role == "supporter" and caught.value.partial.turns == []
     assert caught.value.partial.scenario is not None
-    assert len([r for r in lm.engine.requests if r.outputs == ("reply",)]) == 2
+    assert len([r for r in lm.engine.requests if r.outputs == ("reply",)]) == TURN_ATTEMPTS  # a turn gets at least 4
 
 
 class CopyingScript(Script):
