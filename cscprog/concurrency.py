@@ -29,13 +29,32 @@ from typing import TypeVar
 
 from cscprog.context import current_runtime
 
-__all__ = ["DEFAULT_CONCURRENCY", "map_in_threads", "run_concurrency"]
+__all__ = ["DEFAULT_CONCURRENCY", "check_call_limits", "map_in_threads", "run_concurrency"]
 
 DEFAULT_CONCURRENCY = 4
 """Worker threads when neither the caller nor an active runtime's ``[run] concurrency`` says otherwise."""
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def check_call_limits(*, attempts: int | None = None, concurrency: int | None = None) -> None:
+    """Refuse an ``attempts`` or ``concurrency`` argument below 1 (None: not given, or "the run's setting").
+
+    The argument checks every module with retried LM calls and per-item threads shares.
+
+    Raises:
+        ValueError: naming the argument and its value.
+
+    Example:
+        ```python
+        check_call_limits(attempts=3, concurrency=None)   # fine
+        check_call_limits(attempts=0)                     # ValueError: attempts must be >= 1, got 0
+        ```
+    """
+    for name, value in (("attempts", attempts), ("concurrency", concurrency)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 def run_concurrency(concurrency: int | None) -> int:
@@ -50,8 +69,7 @@ def run_concurrency(concurrency: int | None) -> int:
         ```
     """
     if concurrency is not None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        check_call_limits(concurrency=concurrency)
         return concurrency
     runtime = current_runtime()
     return runtime.config.run.concurrency if runtime is not None else DEFAULT_CONCURRENCY

@@ -38,7 +38,7 @@ from typing import Any
 import dspy
 
 from cscprog.agents.label_scoring import LabelScorer
-from cscprog.concurrency import DEFAULT_CONCURRENCY, map_in_threads, run_concurrency
+from cscprog.concurrency import DEFAULT_CONCURRENCY, check_call_limits, map_in_threads, run_concurrency
 from cscprog.context import current_runtime
 from cscprog.data import Dialogue, render_transcript
 from cscprog.framework import Taxonomy, load_taxonomy
@@ -130,10 +130,7 @@ class StrategyClassifier(dspy.Module):
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if context_turns < 0:
             raise ValueError(f"context_turns must be >= 0, got {context_turns}")
-        if attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {attempts}")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        check_call_limits(attempts=attempts, concurrency=concurrency)
         self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy("csc")
         self.context_turns = context_turns
         self.rationale = rationale

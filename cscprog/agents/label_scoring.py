@@ -3,7 +3,9 @@
 A small model asked to *write* a label tends to write the same one for every turn (measured: the 0.5B model
 labelled all 51 supporter turns of 3 ESConv dialogues "Reflection of feelings"). :class:`LabelScorer` instead
 asks the model how likely each label of the taxonomy is as the answer (:func:`cscprog.lm.local.scoring.
-score_options`, the multiple-choice scoring of evaluation harnesses) and takes the likeliest.
+score_options`, the multiple-choice scoring of evaluation harnesses) and takes the likeliest. Every scoring call
+goes through the LM layer (:func:`cscprog.lm.choices.score_choices`): it is cached under its own key, counted in
+the run's usage under the ``classifier`` role, and replayed in ``--cache-mode replay`` without loading the model.
 
 Raw likelihoods carry the model's prior for each label, whatever the turn (short or familiar labels score high
 everywhere). With ``calibrate=True`` (the default) each label's score is taken relative to its score for
@@ -28,7 +30,8 @@ from __future__ import annotations
 from typing import Any
 
 from cscprog.framework import Taxonomy
-from cscprog.lm.local.scoring import score_options
+from cscprog.lm.choices import score_choices
+from cscprog.roles import Role
 
 __all__ = ["CONTENT_FREE", "LabelScorer"]
 
@@ -57,6 +60,7 @@ class LabelScorer:
     Args:
         taxonomy: The labels and their definitions.
         calibrate: Score labels relative to their content-free prior (see the module docstring).
+        role: The role its scoring calls are attributed to (cache entries, usage ledger).
 
     Example:
         ```python
@@ -65,9 +69,10 @@ class LabelScorer:
         ```
     """
 
-    def __init__(self, taxonomy: Taxonomy, *, calibrate: bool = True) -> None:
+    def __init__(self, taxonomy: Taxonomy, *, calibrate: bool = True, role: str = Role.CLASSIFIER) -> None:
         self.taxonomy = taxonomy
         self.calibrate = calibrate
+        self.role = str(role)
         # no lock (the scorer travels to Ray workers inside a classifier): two threads may compute one prior
         # twice, with the same result
         self._priors: dict[tuple[int, str], dict[str, float]] = {}
@@ -93,7 +98,7 @@ class LabelScorer:
     def raw_scores(self, lm: Any, context: str, utterance: str, language: str = "en") -> dict[str, float]:
         """Each label's log-likelihood as the answer, uncalibrated."""
         names = list(self.taxonomy.names)
-        scores = score_options(lm, self.messages(context, utterance, language), names)
+        scores = score_choices(lm, self.messages(context, utterance, language), names, role=self.role)
         return {score.option: score.logprob for score in scores}
 
     def prior(self, lm: Any, language: str = "en") -> dict[str, float]:
@@ -119,7 +124,8 @@ class LabelScorer:
         """The best label and every label's score.
 
         Raises:
-            cscprog.errors.ConfigError: ``lm`` is not the embedded model.
+            cscprog.errors.ConfigError: a scoring call is not cached and ``lm`` is not the embedded model.
+            cscprog.cache.CacheMissError: replay mode and a scoring call is not cached.
         """
         scores = self.scores(lm, context, utterance, language)
         best = max(self.taxonomy.names, key=lambda name: scores[name])

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import dspy
 
-from cscprog.concurrency import map_in_threads, run_concurrency
+from cscprog.concurrency import check_call_limits, map_in_threads, run_concurrency
 from cscprog.data import Dialogue, Turn, render_transcript
 from cscprog.errors import TaxonomyError
 from cscprog.framework import Taxonomy, load_taxonomy
@@ -132,8 +132,7 @@ class ResponseGenerator(dspy.Module):
         self, taxonomy: Taxonomy | None = None, *, use_gold_strategy: bool = False, attempts: int = 3
     ) -> None:
         super().__init__()
-        if attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        check_call_limits(attempts=attempts)
         self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy("csc")
         self.use_gold_strategy = use_gold_strategy
         self.attempts = attempts

@@ -43,7 +43,7 @@ from typing import Any
 
 import dspy
 
-from cscprog.concurrency import map_in_threads, run_concurrency
+from cscprog.concurrency import check_call_limits, map_in_threads, run_concurrency
 from cscprog.csconv.degenerate import check_degenerate
 from cscprog.data import Dialogue
 from cscprog.framework import Taxonomy, load_taxonomy
@@ -103,10 +103,7 @@ class QualityJudge(dspy.Module):
 
     def __init__(self, taxonomy: Taxonomy | None = None, *, concurrency: int | None = None, attempts: int = 3) -> None:
         super().__init__()
-        if attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {attempts}")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        check_call_limits(attempts=attempts, concurrency=concurrency)
         self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy("csc")
         self.concurrency = concurrency
         self.attempts = attempts

@@ -28,7 +28,7 @@ import numpy as np
 from cscprog.errors import ConfigError
 from cscprog.lm.local.engine import LlamaEngine
 
-__all__ = ["OptionScore", "local_engine_of", "score_options"]
+__all__ = ["OptionScore", "local_engine_of", "score_options", "score_options_counted"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,19 @@ def _log_softmax(llama: Any, llama_cpp: Any) -> np.ndarray:
 
 
 def score_options(lm: Any, messages: list[dict[str, str]], options: list[str]) -> list[OptionScore]:
+    """Score each option as the assistant's answer to ``messages``: :func:`score_options_counted` without the count.
+
+    Example:
+        ```python
+        best = max(score_options(lm, messages, labels), key=lambda s: s.logprob).option
+        ```
+    """
+    return score_options_counted(lm, messages, options)[0]
+
+
+def score_options_counted(
+    lm: Any, messages: list[dict[str, str]], options: list[str]
+) -> tuple[list[OptionScore], int]:
     """Score each option as the assistant's answer to ``messages`` (see the module docstring).
 
     Args:
@@ -75,7 +88,7 @@ def score_options(lm: Any, messages: list[dict[str, str]], options: list[str]) -
         options: The candidate answers.
 
     Returns:
-        One :class:`OptionScore` per option, in the order given.
+        One :class:`OptionScore` per option, in the order given, and the prompt's length in tokens.
 
     Raises:
         ConfigError: ``lm`` is not the embedded model.
@@ -83,7 +96,7 @@ def score_options(lm: Any, messages: list[dict[str, str]], options: list[str]) -
 
     Example:
         ```python
-        best = max(score_options(lm, messages, labels), key=lambda s: s.logprob).option
+        scores, prompt_tokens = score_options_counted(lm, messages, labels)
         ```
     """
     engine = local_engine_of(lm)
@@ -114,4 +127,4 @@ def score_options(lm: Any, messages: list[dict[str, str]], options: list[str]) -
             scores.append(OptionScore(option, total, len(answer)))
             llama_cpp.llama_memory_seq_rm(memory, -1, len(prompt), -1)
             llama.n_tokens = len(prompt)
-    return scores
+    return scores, len(prompt)
