@@ -9,9 +9,17 @@ is classified by :class:`cscprog.agents.classifier.StrategyClassifier` with the 
 Printed: accuracy with a 95% Wilson interval, chance (1 / labels) and the majority-label baseline, the share of
 the most frequent prediction, and per label: gold count, predicted count, precision and recall.
 
+``--method trained`` needs no LM: it trains :func:`cscprog.agents.strategy_model.train_strategy_model`
+(logistic regression on multilingual-e5-small embeddings, what ``cscprog train-classifier`` does) on the
+dialogues from ``--train-from`` to the end of the file (never overlapping the scored slice; nothing is held out
+inside them), labels the slice with it through :class:`StrategyClassifier`, and reports the slice and also its
+first ``--first`` dialogues (the slice the README's scored figures use). The model is not saved.
+
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/classify_esconv.py --offset 10 --dialogues 8 --method score
+    nice -n 10 .venv/bin/python benchmarks/classify_esconv.py --offset 10 --dialogues 50 --method trained \
+        --train-from 60 --first 5
 """
 
 from __future__ import annotations
@@ -30,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rewrite_real_calls import wilson  # noqa: E402
 
 from cscprog.agents.classifier import StrategyClassifier  # noqa: E402
+from cscprog.agents.strategy_model import train_strategy_model  # noqa: E402
 from cscprog.config import config_from_dict  # noqa: E402
 from cscprog.data import read_dialogues  # noqa: E402
-from cscprog.framework import load_taxonomy  # noqa: E402
+from cscprog.framework import Taxonomy, load_taxonomy  # noqa: E402
 from cscprog.lm.runtime import Runtime  # noqa: E402
 
 SHARED = Path(os.environ.get("CSCPROG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -66,11 +75,52 @@ def report(pairs: list[tuple[str, str | None]], names: tuple[str, ...]) -> None:
                       "predicted": dict(predicted_counts), "gold": dict(gold_counts)}))
 
 
+def trained_run(args: argparse.Namespace, taxonomy: Taxonomy, everything: list, dialogues: list) -> int:
+    """Train on ``everything[args.train_from:]``, label ``dialogues`` and report (see the module docstring)."""
+    if args.train_from < args.offset + len(dialogues):
+        print(f"--train-from {args.train_from} overlaps the scored dialogues {args.offset}.."
+              f"{args.offset + len(dialogues) - 1}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    model = train_strategy_model(everything[args.train_from:], taxonomy, context_turns=args.trained_context_turns,
+                                 held_out=0.0, l2=args.l2, sources=[args.data.name])
+    trained_seconds = time.perf_counter() - started
+    classifier = StrategyClassifier(taxonomy, method="trained", model=model)
+    started = time.perf_counter()
+    pairs_by_dialogue = []
+    for dialogue in dialogues:
+        result = classifier(dialogue)
+        pairs_by_dialogue.append([(dialogue.turns[i].strategy, result.dialogue.turns[i].strategy)
+                                  for i in dialogue.supporter_indices() if dialogue.turns[i].strategy])
+    seconds = time.perf_counter() - started
+    pairs = [pair for dialogue_pairs in pairs_by_dialogue for pair in dialogue_pairs]
+    card = model.card
+    print(f"training: {args.data.name} dialogues {args.train_from}..{len(everything) - 1} in file order "
+          f"({card['data']['dialogues']} dialogues, {card['data']['turns']} gold-labelled supporter turns); "
+          f"encoder {card['encoder']}; logistic regression, l2 {args.l2}; context {args.trained_context_turns} "
+          f"turns; {trained_seconds:.0f} s (embedding included)")
+    print(f"training labels: {json.dumps(card['per_label_counts'])}")
+    print(f"\nheld out: dialogues {args.offset}..{args.offset + len(dialogues) - 1} in file order "
+          f"({len(dialogues)} dialogues, {len(pairs)} gold-labelled supporter turns); "
+          f"{seconds / max(1, len(pairs)):.2f} s per turn")
+    report(pairs, taxonomy.names)
+    if 0 < args.first < len(dialogues):
+        first = [pair for dialogue_pairs in pairs_by_dialogue[: args.first] for pair in dialogue_pairs]
+        print(f"\nthe first {args.first} of them: dialogues {args.offset}..{args.offset + args.first - 1} "
+              f"({len(first)} turns)")
+        report(first, taxonomy.names)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--offset", type=int, default=10, help="dialogues skipped first (default 10: the dev slice)")
     parser.add_argument("--dialogues", type=int, default=8, help="dialogues labelled (default 8)")
-    parser.add_argument("--method", default="score", choices=["score", "generate"])
+    parser.add_argument("--method", default="score", choices=["score", "generate", "trained"])
+    parser.add_argument("--train-from", type=int, default=60, help="trained: train on dialogues from here on")
+    parser.add_argument("--trained-context-turns", type=int, default=0, help="trained: context turns embedded")
+    parser.add_argument("--l2", type=float, default=0.3, help="trained: L2 penalty")
+    parser.add_argument("--first", type=int, default=5, help="trained: also report the slice's first N dialogues")
     parser.add_argument("--no-calibrate", action="store_true", help="raw label likelihoods (score method)")
     parser.add_argument("--context-turns", type=int, default=6)
     parser.add_argument("--size", default="0.5b", choices=["0.5b", "1.5b"])
@@ -82,7 +132,10 @@ def main() -> int:
         print(f"{args.data}: not found (the shared real data sits beside the repository)", file=sys.stderr)
         return 2
     taxonomy = load_taxonomy("esconv")
-    dialogues = read_dialogues(args.data, taxonomy=taxonomy).dialogues[args.offset : args.offset + args.dialogues]
+    everything = read_dialogues(args.data, taxonomy=taxonomy).dialogues
+    dialogues = everything[args.offset : args.offset + args.dialogues]
+    if args.method == "trained":
+        return trained_run(args, taxonomy, everything, dialogues)
     config = config_from_dict(
         {"lm": {"model": "local", "local_model_size": args.size}, "cache": {"dir": args.cache_dir}}, environ={}
     )

@@ -9,11 +9,13 @@ names a strategy of the taxonomy, after the retries of :func:`cscprog.lm.invoke.
 
 Role: ``classifier`` (configure its backend under ``[roles.classifier]``).
 
-Two methods (``method``): ``generate`` asks the model to write the label (any provider); ``score`` has the
+Three methods (``method``): ``generate`` asks the model to write the label (any provider); ``score`` has the
 embedded model score every label of the taxonomy and takes the likeliest, calibrated against content-free
-turns (:class:`cscprog.agents.label_scoring.LabelScorer`). ``auto`` (the default) scores when the
-``classifier`` role runs on the embedded model, else generates. Scored labels carry their margin in
-``turn.metadata["strategy_scores"]``.
+turns (:class:`cscprog.agents.label_scoring.LabelScorer`); ``trained`` uses a classifier trained on annotated
+dialogues (:class:`cscprog.agents.strategy_model.StrategyModel`, ``cscprog train-classifier``; no LM call).
+``auto`` (the default) uses the trained model when one is given, else scores when the ``classifier`` role runs
+on the embedded model, else generates. Scored and trained labels carry every label's score and the margin
+between the best two in ``turn.metadata["strategy_scores"]``.
 
 Example:
     ```python
@@ -38,6 +40,7 @@ from typing import Any
 import dspy
 
 from cscprog.agents.label_scoring import LabelScorer
+from cscprog.agents.strategy_model import StrategyModel, context_text
 from cscprog.concurrency import DEFAULT_CONCURRENCY, check_call_limits, map_in_threads, run_concurrency
 from cscprog.context import current_runtime
 from cscprog.data import Dialogue, render_transcript
@@ -60,13 +63,27 @@ RATIONALE_KEY = "strategy_rationale"
 SCORES_KEY = "strategy_scores"
 """Turn metadata key holding the label scores of the ``score`` method."""
 
-METHODS = ("auto", "generate", "score")
+METHODS = ("auto", "generate", "score", "trained")
 """How labels are obtained (see the module docstring)."""
 
 FAILURE_KEY = "classification_failure"
 """Turn metadata key holding why a turn could not be classified."""
 
 _NO_CONTEXT = "(no earlier turns shown)"
+
+def _scored(best: str, scores: dict[str, float]) -> dspy.Prediction:
+    """The prediction of a label chosen by scores: every score and the margin between the best two."""
+    ranked = sorted(scores.values(), reverse=True)
+    margin = round(ranked[0] - ranked[1], 4) if len(ranked) > 1 else None
+    return dspy.Prediction(strategy=best, rationale=None, scores={k: round(v, 4) for k, v in scores.items()},
+                           margin=margin)
+
+
+def _trained(model: StrategyModel, turns: list[tuple[str, str]]) -> list[dspy.Prediction]:
+    """Labels of ``(context, utterance)`` pairs from a trained model, in one batch."""
+    predictions = model.predict([utterance for _, utterance in turns], [context for context, _ in turns])
+    return [_scored(best, scores) for best, scores in predictions]
+
 
 @dataclass(frozen=True)
 class TurnFailure:
@@ -101,6 +118,7 @@ class StrategyClassifier(dspy.Module):
         attempts: Attempts per turn at a parseable, valid label.
         method: ``auto``, ``generate`` or ``score`` (see the module docstring).
         calibrate: With ``score``, score labels relative to their content-free prior.
+        model: A trained :class:`~cscprog.agents.strategy_model.StrategyModel` for ``trained`` (and ``auto``).
 
     Attributes:
         classify: The ``dspy.Predict`` that labels one turn (what optimizers tune).
@@ -124,20 +142,28 @@ class StrategyClassifier(dspy.Module):
         attempts: int = 3,
         method: str = "auto",
         calibrate: bool = True,
+        model: StrategyModel | None = None,
     ) -> None:
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method == "trained" and model is None:
+            raise ValueError("method='trained' needs a model (StrategyModel.load(directory, taxonomy))")
+        if model is not None and taxonomy is not None and model.taxonomy.names != taxonomy.names:
+            raise ValueError(f"the model was trained for taxonomy {model.taxonomy.name!r}, not {taxonomy.name!r}")
         if context_turns < 0:
             raise ValueError(f"context_turns must be >= 0, got {context_turns}")
         check_call_limits(attempts=attempts, concurrency=concurrency)
-        self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy("csc")
+        if taxonomy is None:
+            taxonomy = model.taxonomy if model is not None else load_taxonomy("csc")
+        self.taxonomy = taxonomy
         self.context_turns = context_turns
         self.rationale = rationale
         self.tagged_context = tagged_context
         self.concurrency = concurrency
         self.attempts = attempts
-        self.method = method
+        self.model = model
+        self.method = "trained" if method == "auto" and model is not None else method
         self.scorer = LabelScorer(self.taxonomy, calibrate=calibrate)
         signature = ClassifyStrategyWithRationale if rationale else ClassifyStrategy
         self.classify = dspy.Predict(for_taxonomy(signature, self.taxonomy))
@@ -154,7 +180,7 @@ class StrategyClassifier(dspy.Module):
         Raises:
             ValueError: ``method="score"`` and the classifier's LM is not the embedded model.
         """
-        if self.method == "generate":
+        if self.method in ("generate", "trained"):
             return None
         runtime = current_runtime()
         lm = runtime.lm(ROLE) if runtime is not None else dspy.settings.lm
@@ -183,13 +209,11 @@ class StrategyClassifier(dspy.Module):
             classifier.classify_turn("Customer: Hi, my card is blocked.", "I can help with that.", "en").strategy
             ```
         """
+        if self.model is not None and self.method == "trained":
+            return _trained(self.model, [(context, utterance)])[0]
         lm = self.scoring_lm()
         if lm is not None:
-            best, scores = self.scorer.choose(lm, context, utterance, language)
-            ranked = sorted(scores.values(), reverse=True)
-            margin = round(ranked[0] - ranked[1], 4) if len(ranked) > 1 else None
-            return dspy.Prediction(strategy=best, rationale=None, scores={k: round(v, 4) for k, v in scores.items()},
-                                   margin=margin)
+            return _scored(*self.scorer.choose(lm, context, utterance, language))
         prediction = invoke(
             self.classify,
             role=ROLE,
@@ -247,7 +271,13 @@ class StrategyClassifier(dspy.Module):
                 logger.warning("dialogue %s, turn %d: not classified: %s", dialogue.id, index, failure.reason)
                 return TurnFailure(index, failure.reason, failure.raw_text)
 
-        outcomes = map_in_threads(run, targets, run_concurrency(self.concurrency))
+        if self.model is not None and self.method == "trained":
+            # one batch: the encoder embeds every turn at once, no LM call
+            outcomes: list[dspy.Prediction | TurnFailure] = list(_trained(self.model, [
+                (context_text(dialogue, index, self.model.context_turns), dialogue.turns[index].text)
+                for index in targets]))
+        else:
+            outcomes = map_in_threads(run, targets, run_concurrency(self.concurrency))
         annotated = dialogue.model_copy(deep=True)
         failures: list[TurnFailure] = []
         for index, outcome in zip(targets, outcomes, strict=True):

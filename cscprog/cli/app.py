@@ -23,8 +23,8 @@ app = typer.Typer(
 )
 
 # Command modules, each registering its commands on `app` when imported.
-COMMAND_MODULES = ("framework", "data", "cache", "csconv", "rolecs", "respond", "evaluate", "compare", "export",
-                   "finetune", "view", "demo", "arena")
+COMMAND_MODULES = ("framework", "data", "cache", "csconv", "classifier", "rolecs", "respond", "evaluate", "compare",
+                   "export", "finetune", "view", "demo", "arena")
 
 
 @app.callback()

@@ -34,6 +34,7 @@ from cscprog.cli.runs import (
     sibling_path,
 )
 from cscprog.data import Dialogue
+from cscprog.errors import ConfigError
 from cscprog.roles import Role
 from cscprog.runs import ItemError, Routed
 
@@ -106,6 +107,9 @@ def annotate_command(
     output_format: str = FormatOption,
     only_missing: bool = typer.Option(False, "--only-missing", help="Keep existing labels; label the rest."),
     rationale: bool = typer.Option(False, "--rationale", help="Store a short rationale with every label."),
+    strategy_model: Path | None = typer.Option(
+        None, "--strategy-model",
+        help="A model directory from `cscprog train-classifier`: label with it instead of an LM (no LM call)."),
     skip_invalid: bool = SkipOption,
     progress: str = ProgressOption,
     as_json: bool = JsonSummaryOption,
@@ -116,11 +120,15 @@ def annotate_command(
     it is not written half-labelled.
     """
     from cscprog.agents.classifier import StrategyClassifier
+    from cscprog.agents.strategy_model import StrategyModel
 
     check_choice(output_format, FORMATS, "--format")
     loaded_config, tax = config_and_taxonomy(config, taxonomy)
+    if strategy_model is not None and rationale:
+        raise ConfigError("--rationale needs an LM to write it; a --strategy-model gives no rationale")
+    model = StrategyModel.load(strategy_model, tax) if strategy_model is not None else None
     dialogues = load_for_cli(data, tax, skip_invalid, unknown_as_others=False).dialogues
-    classifier = StrategyClassifier(tax, concurrency=1, rationale=rationale)
+    classifier = StrategyClassifier(tax, concurrency=1, rationale=rationale, model=model)
 
     def work(dialogue: Dialogue) -> dict:
         result = classifier(dialogue, only_missing=only_missing)
@@ -134,6 +142,8 @@ def annotate_command(
 
     spec = RunSpec(name="annotate", output=output, config=loaded_config, concurrency=concurrency, resume=resume,
                    inputs={"data": str(data), "dialogues": len(dialogues), "format": output_format,
-                           "only_missing": only_missing, "rationale": rationale, "taxonomy": tax.name},
-                   progress=progress, json_summary=as_json, context=ctx, engine=engine, roles=(Role.CLASSIFIER,))
+                           "only_missing": only_missing, "rationale": rationale, "taxonomy": tax.name,
+                           "strategy_model": str(strategy_model) if strategy_model is not None else None},
+                   progress=progress, json_summary=as_json, context=ctx, engine=engine,
+                   roles=(Role.CLASSIFIER,) if model is None else ())
     execute(spec, items=[(d.id, d) for d in dialogues], work=work)
