@@ -49,7 +49,7 @@ DEFAULT_SEED = 0
 """The sampling seed of a call whose request carries none (never a process-wide RNG state)."""
 DEFAULT_PREFIX_CACHE_BYTES = 256 * 1024 * 1024
 """Saved prompt-prefix KV states per model (about 12 KB a token for 0.5B, 28 KB for 1.5B)."""
-DEFAULT_SEQUENCES = 4
+DEFAULT_SEQUENCES = 1
 """Requests decoded side by side in one context (``[lm] local_parallel``); each has ``n_ctx`` tokens of KV cache."""
 _GRAMMAR_CACHE_SIZE = 32
 
