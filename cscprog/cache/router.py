@@ -4,6 +4,8 @@
 with :func:`activate` (the ``dspy.settings`` key :data:`cscprog.context.CACHE_KEY`, a ``dspy.context``
 override, so ``dspy.Parallel`` workers and ``acall`` tasks see it) and to DSPy's own cache otherwise.
 :data:`cscprog.context.ROLE_KEY` names the role of the calls made inside a block; the cache records it with each entry.
+Every record the router stores or serves is checked by :func:`cscprog.cache.truncation.structured_truncation`: a
+structured output cut off by its budget is kept in the cache and raised as ``OutputTruncated``, fresh or replayed.
 
 Example:
     ```python
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from cscprog.cache.predict_results import install_result_layer
+from cscprog.cache.truncation import structured_truncation
 from cscprog.context import CACHE_KEY, ROLE_KEY, active_cache
 
 if TYPE_CHECKING:
@@ -67,8 +70,18 @@ class CacheRouter:
         return self.target().cache_key(request, ignored_args_for_cache_key)
 
     def get(self, request: dict[str, Any], ignored_args_for_cache_key: list[str] | None = None) -> Any:
-        """See :meth:`ResponseCache.get`."""
-        return self.target().get(request, ignored_args_for_cache_key)
+        """See :meth:`ResponseCache.get`.
+
+        Raises:
+            OutputTruncated: the stored response is a structured output cut off by its budget
+                (:mod:`cscprog.cache.truncation`).
+        """
+        record = self.target().get(request, ignored_args_for_cache_key)
+        if record is not None:
+            truncated = structured_truncation(request, record)
+            if truncated is not None:
+                raise truncated
+        return record
 
     def put(
         self,
@@ -77,8 +90,15 @@ class CacheRouter:
         ignored_args_for_cache_key: list[str] | None = None,
         enable_memory_cache: bool = True,
     ) -> None:
-        """See :meth:`ResponseCache.put`."""
+        """See :meth:`ResponseCache.put`; a structured output cut off by its budget is stored, then raised.
+
+        Raises:
+            OutputTruncated: ``value`` is a structured output cut off by its budget.
+        """
         self.target().put(request, value, ignored_args_for_cache_key, enable_memory_cache)
+        truncated = structured_truncation(request, value)
+        if truncated is not None:
+            raise truncated
 
     def __contains__(self, key: object) -> bool:
         return key in self.target()

@@ -15,9 +15,9 @@
   role's configured temperature (see :func:`retry_kwargs`; each attempt its own cache entry, so a cached
   failure is not replayed forever) up to ``attempts`` attempts, then :class:`GenerationFailure` is raised with
   the raw LM text of the last attempt;
-* a structured output cut off by its token budget (:class:`cscprog.lm.local.sampling.OutputTruncated`, raised
-  by the embedded model instead of returning half a JSON object) is never parsed: the next attempt gets twice
-  the budget (up to :data:`MAX_GROWN_TOKENS`).
+* a structured output cut off by its token budget (:class:`cscprog.cache.truncation.OutputTruncated`, raised by
+  the cache router from the stored response, fresh or replayed, so the cut-off call is cached like any other) is
+  never parsed: the next attempt gets twice the budget (up to :data:`MAX_GROWN_TOKENS`).
 
 The rollout is applied as ``lm.copy(**retry_kwargs(lm, k))`` in the DSPy context, which gives exactly the
 cache key of ``predictor(..., config=retry_kwargs(lm, k))`` and also works for modules that do not forward
@@ -53,10 +53,10 @@ import dspy
 from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 
+from cscprog.cache.truncation import OutputTruncated
 from cscprog.config import LMSettings
 from cscprog.context import current_retry_round, current_runtime, current_trial
 from cscprog.errors import CscprogError
-from cscprog.lm.local.sampling import OutputTruncated
 from cscprog.lm.provider_errors import explain, is_transient
 
 __all__ = ["GREEDY_RETRY_TEMPERATURE", "GenerationFailure", "ainvoke", "backoff_delay", "invoke", "retry_kwargs"]

@@ -233,7 +233,7 @@ def test_ainvoke_over_http(tmp_path, key):
 
 
 def test_a_truncated_output_is_retried_with_twice_the_budget_never_parsed(tmp_path):
-    from cscprog.lm.local.sampling import OutputTruncated
+    from cscprog.cache.truncation import OutputTruncated
 
     lm = scripted_lm(lambda field, request: "Empathy",
                      script=[OutputTruncated("cut off", max_tokens=300), OutputTruncated("cut off", max_tokens=600)])

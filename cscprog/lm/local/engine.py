@@ -9,9 +9,12 @@ strict JSON schema and the engine turns it into a llama.cpp grammar; the model t
 adapter fails to parse (``Literal`` fields become enums, ``bool`` fields ``true``/``false``). Tokens are chosen
 by :class:`cscprog.lm.local.sampling.SequenceSampler`, which checks the grammar on the likeliest tokens first
 instead of the whole vocabulary, and applies the repetition penalty (``local_repeat_penalty``). A structured
-output that runs out of ``max_tokens`` raises :class:`cscprog.lm.local.sampling.OutputTruncated` instead of
-returning half a JSON object. That is why :func:`recommended_adapter` returns a JSONAdapter: with ChatAdapter's
-free-text ``[[ ## field ## ]]`` format small models often break the format, and DSPy then pays a second call.
+output that runs out of ``max_tokens`` comes back with ``finish_reason="length"``; the cache router stores it
+and raises :class:`cscprog.cache.truncation.OutputTruncated` instead of handing half a JSON object to the
+parser (on every replay too, so a warm run makes no call again). An LM built with ``cache=False`` never reaches
+the router, so its engine raises the same error itself. :func:`recommended_adapter` returns a JSONAdapter: with
+ChatAdapter's free-text ``[[ ## field ## ]]`` format small models often break the format, and DSPy then pays a
+second call.
 
 Concurrency: calls from several threads are decoded side by side in one llama.cpp context, up to
 ``parallel`` at once (:mod:`cscprog.lm.local.batch`; ``[lm] local_parallel``), so a runner with concurrency > 1
@@ -60,6 +63,8 @@ from dspy.lm15 import (
     Usage,
 )
 
+from cscprog.cache.router import install_router
+from cscprog.cache.truncation import OutputTruncated
 from cscprog.errors import ConfigError
 from cscprog.lm.local.llama import LLAMA_MISSING, llama_available
 from cscprog.lm.local.messages import chat_messages, json_schema_of
@@ -70,7 +75,7 @@ from cscprog.lm.local.model import (
     SharedModel,
     shared_model,
 )
-from cscprog.lm.local.sampling import OutputTruncated, SamplingOptions, SequenceSampler
+from cscprog.lm.local.sampling import SamplingOptions, SequenceSampler
 from cscprog.lm.local.weights import resolve_model_file
 
 if TYPE_CHECKING:
@@ -110,6 +115,8 @@ class LlamaEngine:
         prefix_cache_bytes: Memory for saved prompt-prefix states (0 disables them); shared per model file.
         repeat_penalty: Repetition penalty of every completion (1.0: none).
         parallel: Calls decoded side by side (slots in the shared context; each has ``n_ctx`` tokens).
+        store_truncated: Return a structured output cut off by its budget with ``finish_reason="length"``, for the
+            cache router to store and raise (True); raise :class:`OutputTruncated` here (False: an uncached LM).
 
     Example:
         ```python
@@ -136,7 +143,11 @@ class LlamaEngine:
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
         parallel: int = DEFAULT_SEQUENCES,
+        store_truncated: bool = True,
     ) -> None:
+        self.store_truncated = store_truncated
+        if store_truncated:
+            install_router()  # the router is what turns a stored cut-off response into OutputTruncated
         self.repeat_penalty = repeat_penalty
         self.parallel = parallel
         self.model_path = Path(model_path)
@@ -219,7 +230,7 @@ class LlamaEngine:
             )
         except ValueError as error:
             raise InvalidRequestError(str(error), provider=PROVIDER) from error
-        if finish == "length" and wants_json:
+        if finish == "length" and wants_json and not self.store_truncated:
             raise OutputTruncated(
                 f"the structured output reached max_tokens={options['max_tokens']} before it was complete",
                 max_tokens=options["max_tokens"], model=request.model,
@@ -264,6 +275,7 @@ class LlamaEngine:
             "prefix_cache_bytes": self.prefix_cache_bytes,
             "repeat_penalty": self.repeat_penalty,
             "parallel": self.parallel,
+            "store_truncated": self.store_truncated,
         }
 
     @classmethod
@@ -347,6 +359,8 @@ def build_local_lm(settings: LMSettings, **lm_kwargs: Any) -> dspy.LM:
         default_seed=DEFAULT_SEED if settings.seed is None else settings.seed,
         repeat_penalty=settings.local_repeat_penalty,
         parallel=settings.local_parallel,
+        # a cut-off structured output is stored and raised by the cache router; with no cache it must raise here
+        store_truncated=bool(lm_kwargs.get("cache", True)),
     )
     kwargs: dict[str, Any] = {
         "temperature": DEFAULT_TEMPERATURE if settings.temperature is None else settings.temperature,

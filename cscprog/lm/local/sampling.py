@@ -33,26 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from dspy.utils.exceptions import LMError
 
-__all__ = ["OutputTruncated", "SamplingOptions", "SequenceSampler", "apply_penalties"]
-
-
-class OutputTruncated(LMError):
-    """A structured (grammar-constrained) completion reached its token budget before the structure was complete.
-
-    The local engine raises it instead of returning the cut-off text, so no parser ever "repairs" half a
-    dialogue into a valid-looking one; :func:`cscprog.lm.invoke.invoke` retries with a larger budget.
-
-    Attributes:
-        max_tokens: The budget that was reached.
-    """
-
-    default_code = "output_truncated"
-
-    def __init__(self, message: str, *, max_tokens: int, model: str | None = None) -> None:
-        super().__init__(message, model=model, provider="local")
-        self.max_tokens = max_tokens
+__all__ = ["SamplingOptions", "SequenceSampler", "apply_penalties"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import pydantic
 import pytest
 from dspy.lm15 import Config, FunctionTool, Message, Request, TextPart, UnsupportedFeatureError
 
+from cscprog.cache import ResponseCache, activate
+from cscprog.cache.truncation import OutputTruncated
 from cscprog.config import LMSettings
 from cscprog.errors import ConfigError
 from cscprog.lm.local.engine import (
@@ -194,3 +196,31 @@ def test_async_engine_runs_off_the_event_loop(local_lm: dspy.LM):
 
     first, second = asyncio.run(both())
     assert first.message.parts == second.message.parts and first.usage.output_tokens <= 4
+
+
+def _cut_short() -> Request:
+    schema = {"type": "json_schema", "name": "Ticket", "schema": Ticket.model_json_schema()}
+    return _ask("Reply with a JSON support ticket.", "Someone used my card abroad.", max_tokens=3,
+                response_format=schema)
+
+
+@pytest.mark.embedded
+def test_an_uncached_lm_raises_a_cut_off_structured_output_in_the_engine(local_lm: dspy.LM):
+    with pytest.raises(OutputTruncated) as caught:
+        local_lm.engine.complete(_cut_short())
+    assert caught.value.max_tokens == 3
+
+
+@pytest.mark.embedded
+def test_a_cut_off_structured_output_is_cached_then_raised_again_from_the_cache(tmp_path: Path, models_dir: Path):
+    pytest.importorskip("llama_cpp", reason='needs llama-cpp-python (pip install "cscprog[local]")')
+    settings = LMSettings(local_model_size="0.5b", local_context=2048, max_tokens=48, models_dir=str(models_dir))
+    lm = build_local_lm(settings)
+    with ResponseCache(tmp_path / "cache") as cache, activate(cache):
+        with pytest.raises(OutputTruncated):
+            lm(_cut_short())
+        assert cache.run_stats()["misses"] == 1
+    with ResponseCache(tmp_path / "cache", mode="replay") as cache, activate(cache):
+        with pytest.raises(OutputTruncated) as caught:
+            lm(_cut_short())
+        assert cache.run_stats()["hits"] == 1 and caught.value.max_tokens == 3
