@@ -9,6 +9,11 @@ The rules, in the order they run (:data:`DEGENERATE_RULES`):
 
 * ``empty_turn``: a turn with no letters, digits or ideographs.
 * ``long_turn``: a turn over ``max_turn_chars`` characters.
+* ``speaker_label``: a turn that opens with a speaker's name and a colon ("Supporter: ...", "客服：..."): the
+  model wrote a script instead of a line.
+* ``label_as_text``: a turn whose whole text is its own strategy label ("Greeting").
+* ``refusal``: a turn that is an assistant model's refusal ("I'm sorry, but I can't assist with that request"),
+  which no support agent or caller says.
 * ``repeated_turn``: a turn whose normalised text (case, spaces and punctuation ignored) of at least
   ``min_repeat_chars`` characters equals the turn just before it, the same speaker's previous turn, or two
   earlier turns: an echo or a loop. A real call may say one long sentence twice, far apart (two transfers
@@ -20,6 +25,9 @@ The rules, in the order they run (:data:`DEGENERATE_RULES`):
   within it: the share of repeated ``ngram``-grams over ``max_repeated_share``, for turns of at least
   ``min_ngram_tokens`` tokens; or a dialogue whose ``ngram``-grams are more than ``max_dialogue_repeated_share``
   repeats of earlier ones.
+* ``echoed_turn``: a turn of at least ``min_echo_tokens`` tokens of which ``max_echo_share`` or more of the
+  ``ngram``-grams come from the turn just before it: the other speaker's words handed back (a real agent's
+  confirmation restates a detail, not the whole line).
 * ``role_swap``: a customer turn using the supporter's stock phrases (offering help, thanking for the call,
   introducing the company), in English or Chinese.
 
@@ -44,6 +52,7 @@ from cscprog.data import CUSTOMER, Dialogue
 
 __all__ = [
     "DEGENERATE_RULES",
+    "REFUSAL_PHRASES",
     "ROLE_SWAP_PHRASES",
     "DegenerateRules",
     "check_degenerate",
@@ -52,7 +61,10 @@ __all__ = [
     "tokens",
 ]
 
-DEGENERATE_RULES = ("empty_turn", "long_turn", "repeated_turn", "copied_context", "ngram_repetition", "role_swap")
+DEGENERATE_RULES = (
+    "empty_turn", "long_turn", "speaker_label", "label_as_text", "refusal", "repeated_turn", "copied_context",
+    "ngram_repetition", "echoed_turn", "role_swap",
+)
 """The names a degenerate-text decision can report, in the order they run."""
 
 ROLE_SWAP_PHRASES = (
@@ -63,6 +75,20 @@ ROLE_SWAP_PHRASES = (
     "这里是[公司名称]", "我已为您", "请您稍等，我",
 )
 """Phrases (lowercased) that only the supporter says; a customer turn using one is a role swap."""
+
+REFUSAL_PHRASES = (
+    "i can't assist with that", "i cannot assist with that", "i can't help with that request",
+    "i cannot help with that request", "i'm unable to assist with that", "i am unable to assist with that",
+    "i can't fulfill that request", "i cannot fulfill that request", "i can't comply with", "as an ai language model",
+    "as an ai assistant", "我无法协助", "我不能协助", "我无法满足您的这个请求", "作为一个人工智能", "作为一个ai",
+)
+"""Phrases (lowercased, straight apostrophes) of an assistant model refusing a request: never a support line."""
+
+_SPEAKER_LABEL = re.compile(
+    r"^\s*[\[(*]*\s*(supporter|support agent|agent|customer|caller|user|assistant|客服|客户|用户|顾客)"
+    r"\s*[\])*]*\s*[:：]",
+    re.IGNORECASE,
+)
 
 _WORD = re.compile(r"[\u3400-\u9fff]|[^\W_]+")
 
@@ -81,6 +107,8 @@ class DegenerateRules:
         max_repeated_share: Most share of a turn's n-grams that may repeat within it.
         max_dialogue_repeated_share: Most share of the dialogue's n-grams that may repeat earlier ones.
         max_short_repeats: A supporter turn shorter than ``min_repeat_chars`` said this many times is a loop.
+        min_echo_tokens: Shorter turns are never an echo of the turn before them.
+        max_echo_share: A turn with this share of its n-grams taken from the turn before it is an echo.
 
     Example:
         ```python
@@ -96,11 +124,13 @@ class DegenerateRules:
     max_repeated_share: float = 0.4
     max_dialogue_repeated_share: float = 0.6
     max_short_repeats: int = 3
+    min_echo_tokens: int = 10
+    max_echo_share: float = 0.75
 
     def __post_init__(self) -> None:
         if self.ngram < 1 or self.max_turn_chars < 1 or self.min_copy_tokens < 1:
             raise ValueError("ngram, max_turn_chars and min_copy_tokens must be >= 1")
-        for name in ("max_repeated_share", "max_dialogue_repeated_share"):
+        for name in ("max_repeated_share", "max_dialogue_repeated_share", "max_echo_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -146,6 +176,24 @@ def _windows(words: list[str], size: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+def _malformed_turn(index: int, text: str, strategy: str | None) -> FilterDecision | None:
+    """``speaker_label``, ``label_as_text`` or ``refusal`` for one turn, or None."""
+    label = _SPEAKER_LABEL.match(text)
+    if label is not None:
+        return FilterDecision.drop(
+            "speaker_label", f"turn {index} opens with a speaker label ({label.group(0).strip()!r})", turn=index
+        )
+    if strategy and normalize(text) == normalize(strategy):
+        return FilterDecision.drop(
+            "label_as_text", f"turn {index} says only its strategy label ({text.strip()!r})", turn=index
+        )
+    lowered = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'")
+    phrase = next((p for p in REFUSAL_PHRASES if p in lowered), None)
+    if phrase is not None:
+        return FilterDecision.drop("refusal", f"turn {index} is a model's refusal ({phrase!r})", turn=index)
+    return None
+
+
 def check_degenerate(
     dialogue: Dialogue, *, context: Iterable[str] = (), rules: DegenerateRules | None = None
 ) -> FilterDecision:
@@ -176,6 +224,9 @@ def check_degenerate(
                 "long_turn", f"turn {index} has {length} characters, more than {rules.max_turn_chars}",
                 turn=index, chars=length,
             )
+        malformed = _malformed_turn(index, turn.text, turn.strategy)
+        if malformed is not None:
+            return malformed
     keys = [normalize(turn.text) for turn in turns]
     for index, key in enumerate(keys):
         if len(key) < rules.min_repeat_chars:
@@ -226,6 +277,19 @@ def check_degenerate(
             f"the dialogue repeats itself: {overall:.0%} of its {rules.ngram}-grams occur earlier",
             repeated_share=round(overall, 4),
         )
+    for index in range(1, len(turns)):
+        words = tokens(turns[index].text)
+        if len(words) < rules.min_echo_tokens or turns[index].speaker == turns[index - 1].speaker:
+            continue
+        grams = [tuple(words[i : i + rules.ngram]) for i in range(len(words) - rules.ngram + 1)]
+        before = _windows(tokens(turns[index - 1].text), rules.ngram)
+        share = sum(gram in before for gram in grams) / len(grams)
+        if share >= rules.max_echo_share:
+            return FilterDecision.drop(
+                "echoed_turn",
+                f"turn {index} hands back turn {index - 1}: {share:.0%} of its {rules.ngram}-grams are that turn's",
+                turn=index, earlier=index - 1, echo_share=round(share, 4),
+            )
     for index, turn in enumerate(turns):
         if turn.speaker != CUSTOMER:
             continue

@@ -135,16 +135,61 @@ def test_role_swap(customer):
     assert check_degenerate(dialogue(customer, *GOOD[1:])).kept
 
 
+@pytest.mark.parametrize("text", [
+    "Supporter: I can check that card for you.", "customer: my card was declined", "**Agent:** One moment please.",
+    "客服：您好，请问有什么可以帮您？",
+])
+def test_speaker_label(text):
+    decision = check_degenerate(dialogue(GOOD[0], GOOD[1], text, *GOOD[3:]))
+    assert decision.rule == "speaker_label" and decision.details["turn"] == 2
+    # a name inside the line, or a colon later on, is ordinary speech
+    assert check_degenerate(dialogue(GOOD[0], GOOD[1], "The agent said: wait a day. Did it work?", *GOOD[3:])).kept
+
+
+def test_label_as_text():
+    label = Turn(speaker="supporter", text="Greeting", strategy="Greeting")
+    turns = [label, *dialogue(*GOOD[1:], first="customer").turns]
+    decision = check_degenerate(Dialogue(id="d", turns=turns))
+    assert decision.rule == "label_as_text" and decision.details["turn"] == 0
+    greeting = Turn(speaker="supporter", text="Good morning, how can I help?", strategy="Greeting")
+    assert check_degenerate(Dialogue(id="d", turns=[greeting, *turns[1:]])).kept
+
+
+@pytest.mark.parametrize("text", [
+    "I'm sorry, but I can't assist with that request.", "I’m sorry, but I cannot assist with that.",
+    "As an AI language model, I do not have a bank account.", "抱歉，我无法协助处理此请求。",
+])
+def test_refusal(text):
+    decision = check_degenerate(dialogue(text, *GOOD[1:]))
+    assert decision.rule == "refusal" and decision.details["turn"] == 0
+    # an agent declining something the bank does not do is a real line
+    assert check_degenerate(dialogue("I'm sorry, we can't raise that limit over the phone.", *GOOD[1:])).kept
+
+
+def test_echoed_turn_hands_back_the_other_speakers_line():
+    customer = "Hello, I'm excited to be part of your campaign and help you grow your business with our materials."
+    echo = "Hi, I'm excited to be part of your campaign and help you grow your business with our materials."
+    decision = check_degenerate(dialogue(GOOD[0], customer, echo, *GOOD[3:]))
+    assert decision.rule == "echoed_turn" and decision.details["turn"] == 2 and decision.details["earlier"] == 1
+    assert decision.details["echo_share"] > 0.9
+    # a confirmation that restates the details is what agents do
+    confirm = "To confirm: a transfer of $500 from checking to Diego's account, arriving today. Is that right?"
+    request = "I want to move $500 from my checking to Diego's account today, please."
+    assert check_degenerate(dialogue(GOOD[0], request, confirm, *GOOD[3:])).kept
+
+
 def test_rules_order_and_validation():
     assert DEGENERATE_RULES[0] == "empty_turn" and DEGENERATE_RULES[-1] == "role_swap"
     with pytest.raises(ValueError):
         DegenerateRules(max_repeated_share=1.5)
     with pytest.raises(ValueError):
         DegenerateRules(ngram=0)
+    with pytest.raises(ValueError):
+        DegenerateRules(max_echo_share=-0.1)
 
 
 def test_no_rule_fires_on_the_packaged_samples():
-    for name in ("raw", "annotated_en", "annotated_zh"):
+    for name in ("raw", "annotated_en", "annotated_zh"):  # the new rules included
         assert all(check_degenerate(d).kept for d in load_sample(name)), name
 
 
@@ -152,3 +197,19 @@ def test_no_rule_fires_on_real_banking_calls(shared_data):
     dialogues = read_dialogues(shared_data / "sgd_banking" / "dialogues.jsonl").dialogues
     flagged = [(d.id, check_degenerate(d).reason) for d in dialogues if not check_degenerate(d).kept]
     assert flagged == []
+
+
+def test_the_turn_rules_fire_on_no_real_esconv_turn(shared_data):
+    """Real emotional-support chats (196) trip none of the per-turn rules: speaker labels, labels as text,
+    refusals, echoes (their few long or repeated turns are the older rules' business)."""
+    import json
+
+    records = json.loads((shared_data / "esconv" / "FailedESConv.json").read_text(encoding="utf-8"))
+    fired = []
+    for number, record in enumerate(records):
+        turns = [Turn(speaker="supporter" if t["speaker"] == "listener" else "customer", text=t["content"])
+                 for t in record["dialog"] if t["content"].strip()]
+        decision = check_degenerate(Dialogue(id=f"esconv-{number}", turns=turns))
+        if decision.rule in ("speaker_label", "label_as_text", "refusal", "echoed_turn"):
+            fired.append((number, decision.reason))
+    assert fired == []
