@@ -195,7 +195,7 @@ def _malformed_turn(index: int, text: str, strategy: str | None) -> FilterDecisi
 
 
 def check_degenerate(
-    dialogue: Dialogue, *, context: Iterable[str] = (), rules: DegenerateRules | None = None
+    dialogue: Dialogue, *, context: Iterable[str] = (), rules: DegenerateRules | None = None, turn: int | None = None
 ) -> FilterDecision:
     """Check a generated dialogue for degenerate text; the first failing rule drops it.
 
@@ -203,6 +203,9 @@ def check_degenerate(
         dialogue: The generated dialogue (rewrite or role-play).
         context: Texts the turns were written from and must not copy (scenario, goal, profile description).
         rules: Thresholds (defaults when None).
+        turn: Check only this turn (against the turns before it and the context), as a role-play does before a
+            new turn joins; the dialogue-wide repetition share is then left to the whole-dialogue check. An
+            earlier turn's fault never hides this one's.
 
     Returns:
         A :class:`FilterDecision` whose ``rule`` is one of :data:`DEGENERATE_RULES`; ``details`` name the
@@ -215,20 +218,24 @@ def check_degenerate(
     """
     rules = rules or DegenerateRules()
     turns = dialogue.turns
-    for index, turn in enumerate(turns):
-        if not normalize(turn.text):
+    if turn is not None and not 0 <= turn < len(turns):
+        raise ValueError(f"turn {turn} is not in a dialogue of {len(turns)} turns")
+    checked = range(len(turns)) if turn is None else range(turn, turn + 1)
+    for index in checked:
+        if not normalize(turns[index].text):
             return FilterDecision.drop("empty_turn", f"turn {index} has no words", turn=index)
-        length = len(turn.text.strip())
+        length = len(turns[index].text.strip())
         if length > rules.max_turn_chars:
             return FilterDecision.drop(
                 "long_turn", f"turn {index} has {length} characters, more than {rules.max_turn_chars}",
                 turn=index, chars=length,
             )
-        malformed = _malformed_turn(index, turn.text, turn.strategy)
+        malformed = _malformed_turn(index, turns[index].text, turns[index].strategy)
         if malformed is not None:
             return malformed
-    keys = [normalize(turn.text) for turn in turns]
-    for index, key in enumerate(keys):
+    keys = [normalize(each.text) for each in turns]
+    for index in checked:
+        key = keys[index]
         if len(key) < rules.min_repeat_chars:
             same = [i for i in range(index) if keys[i] == key and turns[i].speaker == turns[index].speaker]
             if turns[index].speaker != CUSTOMER and len(same) + 1 >= rules.max_short_repeats:
@@ -248,8 +255,8 @@ def check_degenerate(
                 turn=index, earlier=earlier[-1],
             )
     copied = set().union(*(_windows(tokens(text), rules.min_copy_tokens) for text in context if text))
-    for index, turn in enumerate(turns):
-        overlap = _windows(tokens(turn.text), rules.min_copy_tokens) & copied
+    for index in checked:
+        overlap = _windows(tokens(turns[index].text), rules.min_copy_tokens) & copied
         if overlap:
             words = next(iter(overlap))
             joiner = "" if all(len(w) == 1 for w in words) else " "
@@ -259,10 +266,8 @@ def check_degenerate(
                 f"({joiner.join(words)!r})",
                 turn=index,
             )
-    everything: list[str] = []
-    for index, turn in enumerate(turns):
-        words = tokens(turn.text)
-        everything.extend(words)
+    for index in checked:
+        words = tokens(turns[index].text)
         share = repeated_share(words, rules.ngram)
         if len(words) >= rules.min_ngram_tokens and share > rules.max_repeated_share:
             return FilterDecision.drop(
@@ -270,16 +275,16 @@ def check_degenerate(
                 f"turn {index} repeats itself: {share:.0%} of its {rules.ngram}-grams occur twice or more",
                 turn=index, repeated_share=round(share, 4),
             )
-    overall = repeated_share(everything, rules.ngram)
-    if overall > rules.max_dialogue_repeated_share:
+    overall = repeated_share([word for each in turns for word in tokens(each.text)], rules.ngram)
+    if turn is None and overall > rules.max_dialogue_repeated_share:
         return FilterDecision.drop(
             "ngram_repetition",
             f"the dialogue repeats itself: {overall:.0%} of its {rules.ngram}-grams occur earlier",
             repeated_share=round(overall, 4),
         )
-    for index in range(1, len(turns)):
+    for index in checked:
         words = tokens(turns[index].text)
-        if len(words) < rules.min_echo_tokens or turns[index].speaker == turns[index - 1].speaker:
+        if index == 0 or len(words) < rules.min_echo_tokens or turns[index].speaker == turns[index - 1].speaker:
             continue
         grams = [tuple(words[i : i + rules.ngram]) for i in range(len(words) - rules.ngram + 1)]
         before = _windows(tokens(turns[index - 1].text), rules.ngram)
@@ -290,10 +295,10 @@ def check_degenerate(
                 f"turn {index} hands back turn {index - 1}: {share:.0%} of its {rules.ngram}-grams are that turn's",
                 turn=index, earlier=index - 1, echo_share=round(share, 4),
             )
-    for index, turn in enumerate(turns):
-        if turn.speaker != CUSTOMER:
+    for index in checked:
+        if turns[index].speaker != CUSTOMER:
             continue
-        lowered = unicodedata.normalize("NFKC", turn.text).casefold()
+        lowered = unicodedata.normalize("NFKC", turns[index].text).casefold()
         phrase = next((p for p in ROLE_SWAP_PHRASES if p in lowered), None)
         if phrase is not None:
             return FilterDecision.drop(

@@ -73,13 +73,15 @@ TURN_COPY_TOKENS = 8
 _TURN_RULES = DegenerateRules(min_copy_tokens=TURN_COPY_TOKENS)
 
 
-def fresh_turn(turns: list[Turn], speaker: str, field: str, context: list[str], check: Any = None) -> Any:
+def fresh_turn(
+    turns: list[Turn], speaker: str, field: str, context: list[str], check: Any = None, strategy: str | None = None
+) -> Any:
     """A validator for one role-play turn: ``check`` first (when given), then the degenerate-text rules
-    (:func:`cscprog.csconv.degenerate.check_degenerate`) on the dialogue so far plus the new turn, with
-    ``context`` (scenario, goal, profile) as text no turn may copy (a run of :data:`TURN_COPY_TOKENS` tokens,
-    stricter than the judge's check). A turn that would make the dialogue
-    degenerate (repeat an earlier turn, copy the scenario, loop) is asked for again with a new seed instead of
-    spoiling the whole dialogue.
+    (:func:`cscprog.csconv.degenerate.check_degenerate`) on the new turn (carrying ``strategy``) against the
+    dialogue so far, with ``context`` (scenario, goal, profile) as text no turn may copy (a run of
+    :data:`TURN_COPY_TOKENS` tokens, stricter than the judge's check). A turn that would make the dialogue
+    degenerate (repeat an earlier turn, copy the scenario, loop, say only its label, refuse, open with a speaker
+    label) is asked for again with a new seed instead of spoiling the whole dialogue.
 
     Example:
         ```python
@@ -92,11 +94,9 @@ def fresh_turn(turns: list[Turn], speaker: str, field: str, context: list[str], 
         found = check(prediction) if check is not None else require_fields(field)(prediction)
         if found:
             return found
-        candidate = Turn(speaker=speaker, text=str(getattr(prediction, field)).strip())
+        candidate = Turn(speaker=speaker, text=str(getattr(prediction, field)).strip(), strategy=strategy)
         decision = check_degenerate(Dialogue(id="candidate", turns=[*turns, candidate]), context=context,
-                                    rules=_TURN_RULES)
-        if not decision.kept and decision.details.get("turn", len(turns)) == len(turns):
-            return f"{decision.rule}: {decision.reason}"
-        return None
+                                    rules=_TURN_RULES, turn=len(turns))
+        return None if decision.kept else f"{decision.rule}: {decision.reason}"
 
     return validate

@@ -308,8 +308,9 @@ class RolePlaySimulator(dspy.Module):
         while True:
             strategy, turn_metadata = self._choose(state)
             context = [state.scenario.text, state.scenario.goal, profile_text]
+            fresh = fresh_turn(state.turns, SUPPORTER, "reply", context, strategy=strategy)
             reply = self._call(
-                state, Role.SUPPORTER, self.supporter, fresh_turn(state.turns, SUPPORTER, "reply", context),
+                state, Role.SUPPORTER, self.supporter, fresh,
                 scenario=state.scenario.text, strategy=strategy, history=state.transcript(strategies=True),
                 language=language,
             ).reply.strip()
