@@ -19,6 +19,9 @@ The rules, in the order they run (:data:`DEGENERATE_RULES`):
   earlier turns: an echo or a loop. A real call may say one long sentence twice, far apart (two transfers
   each confirmed the same way), so a single distant repeat passes. A shorter supporter turn ("To Diego.") said
   ``max_short_repeats`` times is a loop too (customers of real calls do say "Yes, that's correct." three times).
+  A turn that holds the whole of one of the same speaker's earlier turns of at least ``min_contained_chars``
+  characters, and adds to it, is a repeat as well (a supporter re-sending its whole greeting with a question
+  tacked on).
 * ``copied_context``: a turn sharing a run of at least ``min_copy_tokens`` consecutive tokens (case and
   punctuation ignored) with the context it was written from (scenario, goal, profile).
 * ``ngram_repetition``: a turn whose token n-grams (words, or single ideographs for Chinese) repeat
@@ -107,6 +110,8 @@ class DegenerateRules:
         max_repeated_share: Most share of a turn's n-grams that may repeat within it.
         max_dialogue_repeated_share: Most share of the dialogue's n-grams that may repeat earlier ones.
         max_short_repeats: A supporter turn shorter than ``min_repeat_chars`` said this many times is a loop.
+        min_contained_chars: Shortest earlier turn (normalised characters) whose whole text found again inside a
+            later turn of the same speaker counts as a repeat.
         min_echo_tokens: Shorter turns are never an echo of the turn before them.
         max_echo_share: A turn with this share of its n-grams taken from the turn before it is an echo.
 
@@ -124,6 +129,7 @@ class DegenerateRules:
     max_repeated_share: float = 0.4
     max_dialogue_repeated_share: float = 0.6
     max_short_repeats: int = 3
+    min_contained_chars: int = 40
     min_echo_tokens: int = 10
     max_echo_share: float = 0.75
 
@@ -253,6 +259,16 @@ def check_degenerate(
                 f"turn {index} repeats turn {earlier[-1]} word for word"
                 + (f" ({len(earlier) + 1} times in all)" if len(earlier) >= 2 else ""),
                 turn=index, earlier=earlier[-1],
+            )
+        contained = [
+            i for i in range(index)
+            if turns[i].speaker == turns[index].speaker and len(keys[i]) >= rules.min_contained_chars
+            and keys[i] != key and keys[i] in key
+        ]
+        if contained:
+            return FilterDecision.drop(
+                "repeated_turn", f"turn {index} says all of turn {contained[-1]} again and adds to it",
+                turn=index, earlier=contained[-1],
             )
     copied = set().union(*(_windows(tokens(text), rules.min_copy_tokens) for text in context if text))
     for index in checked:

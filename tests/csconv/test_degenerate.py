@@ -166,6 +166,23 @@ def test_refusal(text):
     assert check_degenerate(dialogue("I'm sorry, we can't raise that limit over the phone.", *GOOD[1:])).kept
 
 
+def test_a_turn_that_says_an_earlier_one_again_and_adds_to_it_is_a_repeat():
+    # the demo's 0.5B supporter re-sent its whole greeting with a question tacked on
+    again = GOOD[0] + " Could you tell me your account number?"
+    decision = check_degenerate(dialogue(GOOD[0], GOOD[1], again, *GOOD[3:]))
+    assert decision.rule == "repeated_turn" and (decision.details["turn"], decision.details["earlier"]) == (2, 0)
+    assert "adds to it" in decision.reason
+    # the other speaker's line quoted back is the echo rule's business, not this one's
+    assert check_degenerate(dialogue(GOOD[0], GOOD[1], GOOD[2], GOOD[3], GOOD[4], GOOD[4] + " Thanks!")).rule != (
+        "repeated_turn"
+    )
+    # a short earlier turn inside a later one is ordinary ("Thank you." then "Thank you. I see ...")
+    assert check_degenerate(dialogue(GOOD[0], GOOD[1], "Thank you.", GOOD[3], GOOD[4], *GOOD[5:])).kept
+    # the threshold is a rule setting
+    assert check_degenerate(dialogue(GOOD[0], GOOD[1], again, *GOOD[3:]),
+                            rules=DegenerateRules(min_contained_chars=500)).kept
+
+
 def test_echoed_turn_hands_back_the_other_speakers_line():
     customer = "Hello, I'm excited to be part of your campaign and help you grow your business with our materials."
     echo = "Hi, I'm excited to be part of your campaign and help you grow your business with our materials."
