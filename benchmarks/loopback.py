@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import multiprocessing
 import os
+import random
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -42,10 +43,19 @@ KEY_ENV = "CSCPROG_BENCH_API_KEY"
 MODEL = "openai/test-model"
 CLOSING = "Appreciation and Closure"
 _LITERAL = re.compile(r"Literal\[(.*)\]")
-_REPLY = (
-    "I understand; the transfer you made on Monday is still pending because the receiving bank has not confirmed it, "
-    "and I can follow it up for you right now."
-)
+_WORDS = (
+    "account transfer card payment balance branch statement limit fee refund pending monday friday morning "
+    "week bank receiving confirm check follow today update number online app message reference amount deposit "
+    "loan rate savings credit debit charge merchant dispute request form email phone address holder name date "
+    "days hours quickly soon again still already just really maybe please thanks sure right now later first"
+).split()
+"""Words the scripted answers are drawn from: each answer is a different sequence of realistic length, so the
+role-play's degenerate-text checks (repeats, copies of the scenario, echoes) see what distinct model turns give."""
+
+
+def _sentence(digest: str, words: int = 26) -> str:
+    chooser = random.Random(digest)
+    return " ".join(chooser.choice(_WORDS) for _ in range(words)).capitalize() + "."
 
 
 def synthesis_answer(field: str, request: AnswerRequest) -> str:
@@ -62,7 +72,7 @@ def synthesis_answer(field: str, request: AnswerRequest) -> str:
         return options[int(digest[:8], 16) % len(options)]
     if field == "finished":
         return "False"
-    return f"({field} {digest[:8]}) {_REPLY}"
+    return f"({field} {digest[:8]}) {_sentence(digest + field)}"
 
 
 def _serve(latencies: Sequence[float], answer: AnswerFn | None, urls: Any, stop: Any) -> None:
