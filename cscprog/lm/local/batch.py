@@ -33,14 +33,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cscprog.lm.local.sampling import SequenceSampler
 
-if TYPE_CHECKING:
-    from cscprog.lm.local.model import SharedModel
-
-__all__ = ["BatchDecoder", "DecodeRequest", "DecoderClosed", "DecoderStats", "ModelLock"]
+__all__ = ["BatchDecoder", "DecodeRequest", "DecodedModel", "DecoderClosed", "DecoderStats", "ModelLock"]
 
 
 class DecoderClosed(RuntimeError):
@@ -148,6 +145,18 @@ class DecoderStats:
     most_running: int = 0
 
 
+class DecodedModel(Protocol):
+    """What the decoder uses of the loaded-model handle (:class:`~cscprog.lm.local.model.SharedModel` is one):
+    its lock, its ``llama_cpp.Llama`` and its prefix cache."""
+
+    lock: ModelLock
+    llama: Any
+
+    def restore_prefix(self, seq: int, prefix: list[int]) -> bool: ...
+
+    def save_prefix(self, seq: int, prefix: list[int]) -> None: ...
+
+
 class BatchDecoder:
     """Decodes up to ``sequences`` requests at once in the shared model's context (see the module docstring).
 
@@ -161,7 +170,7 @@ class BatchDecoder:
         ```
     """
 
-    def __init__(self, model: SharedModel, sequences: int) -> None:
+    def __init__(self, model: DecodedModel, sequences: int) -> None:
         if sequences < 1:
             raise ValueError(f"sequences must be >= 1, got {sequences}")
         self._model = model
