@@ -27,11 +27,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from cscprog.cache.errors import CacheError
+from cscprog.cache.key_index import KeyIndex
 
 __all__ = ["QUARANTINE_DIR", "SHARDS", "ShardDamagedError", "ShardedStore", "is_damage"]
 
@@ -115,6 +116,7 @@ class ShardedStore:
         self._lock = threading.Lock()
         self._fanout = self._open()
         self._inodes = [_inode(self._shard_dir(index)) for index in range(SHARDS)]
+        self.keys = KeyIndex([self._shard_dir(index) / "cache.db" for index in range(SHARDS)])
 
     # --- opening and repairing -----------------------------------------------------------------------------------
 
@@ -175,80 +177,87 @@ class ShardedStore:
             shards[index] = Cache(str(self._shard_dir(index)), **self._shard_settings())
             self._fanout._shards = tuple(shards)
             self._inodes[index] = _inode(self._shard_dir(index))
+            self.keys.forget(index, "rebuilt after damage")
 
     def _index(self, key: str) -> int:
         return self._fanout._hash(key) % SHARDS
 
-    def _call(self, key: str, operation: str, *args: Any, **kwargs: Any) -> Any:
-        """``shard.<operation>(*args)`` on the shard of ``key``; a damaged shard is repaired and the call retried."""
+    def _on_shard(self, index: int, run: Callable[[Any], Any], timed_out: Any) -> Any:
+        """``run(shard)`` on shard ``index`` (``timed_out`` when SQLite stays locked); a damaged shard is repaired
+        and ``run`` retried once."""
         from diskcache import Timeout
 
-        index = self._index(key)
         for _attempt in range(2):
             shard = self._fanout._shards[index]
             try:
-                return getattr(shard, operation)(*args, **kwargs)
+                return run(shard)
             except Timeout:
-                return None if operation == "get" else False
+                return timed_out
             except sqlite3.DatabaseError as error:
                 if not is_damage(error):
                     raise
                 self._damaged(index, shard, error)
         raise CacheError(f"cache shard {self._shard_dir(index)} is still damaged after it was rebuilt")
 
+    def _write(self, index: int, keys: Iterable[str], run: Callable[[Any], Any], timed_out: Any) -> Any:
+        """``run(shard)`` in one transaction on shard ``index``, the key index told (``keys`` added, the commit
+        absorbed: see :mod:`cscprog.cache.key_index`)."""
+        with self.keys.writing(index, keys) as check:
+
+            def transaction(shard: Any) -> Any:
+                with shard.transact(retry=True):
+                    check()
+                    return run(shard)
+
+            return self._on_shard(index, transaction, timed_out)
+
     # --- the store interface the cache uses --------------------------------------------------------------------
 
     def get(self, key: str, default: Any = None, retry: bool = True) -> Any:
-        """The value of ``key``, or ``default``."""
-        found = self._call(key, "get", key, default, retry=retry)
+        """The value of ``key``, or ``default`` (at once when the key index says the shard lacks it)."""
+        index = self._index(key)
+        if not self.keys.may_hold(index, key):
+            return default
+        found = self._on_shard(index, lambda shard: shard.get(key, default, retry=retry), None)
         return default if found is None else found
 
     def set(self, key: str, value: Any, retry: bool = True) -> bool:
         """Store ``value`` under ``key``; True when stored."""
-        return bool(self._call(key, "set", key, value, retry=retry))
+        return bool(self._write(self._index(key), (key,), lambda shard: shard.set(key, value, retry=retry), False))
 
     def set_many(self, items: list[tuple[str, Any]]) -> list[bool]:
         """Store many ``(key, value)`` pairs, one transaction per shard; whether each was stored.
 
         A damaged shard is repaired (or :class:`ShardDamagedError` raised) as in :meth:`set`.
         """
-        from diskcache import Timeout
-
         by_shard: dict[int, list[int]] = {}
         for position, (key, _value) in enumerate(items):
             by_shard.setdefault(self._index(key), []).append(position)
         stored = [False] * len(items)
         for index, positions in by_shard.items():
-            for _attempt in range(2):
-                shard = self._fanout._shards[index]
-                for position in positions:
-                    stored[position] = False
-                try:
-                    with shard.transact(retry=True):
-                        for position in positions:
-                            key, value = items[position]
-                            stored[position] = bool(shard.set(key, value, retry=True))
-                    break
-                except Timeout:
-                    for position in positions:
-                        stored[position] = False  # rolled back
-                    break
-                except sqlite3.DatabaseError as error:
-                    if not is_damage(error):
-                        raise
-                    self._damaged(index, shard, error)
+            part = [items[position] for position in positions]
+
+            def run(shard: Any, part: list[tuple[str, Any]] = part) -> list[bool]:
+                return [bool(shard.set(key, value, retry=True)) for key, value in part]
+
+            done = self._write(index, [key for key, _value in part], run, [False] * len(part))  # rolled back
+            for position, ok in zip(positions, done, strict=True):
+                stored[position] = ok
         return stored
 
     def add(self, key: str, value: Any, retry: bool = True) -> bool:
         """Store ``value`` unless ``key`` exists; True when stored."""
-        return bool(self._call(key, "add", key, value, retry=retry))
+        return bool(self._write(self._index(key), (key,), lambda shard: shard.add(key, value, retry=retry), False))
 
     def delete(self, key: str, retry: bool = True) -> bool:
         """Delete ``key``; True when it existed."""
-        return bool(self._call(key, "delete", key, retry=retry))
+        return bool(self._write(self._index(key), (), lambda shard: shard.delete(key, retry=retry), False))
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and bool(self._call(key, "__contains__", key))
+        if not isinstance(key, str):
+            return False
+        index = self._index(key)
+        return self.keys.may_hold(index, key) and bool(self._on_shard(index, lambda shard: key in shard, False))
 
     def __iter__(self) -> Iterator[str]:
         for index in range(SHARDS):
@@ -275,12 +284,13 @@ class ShardedStore:
 
     def clear(self, retry: bool = True) -> int:
         """Delete every entry; the number deleted (a damaged shard is quarantined, its entries not counted)."""
-        return self._over_shards("clear", retry=retry)
+        return sum(int(self._write(index, (), lambda shard: shard.clear(retry=retry), 0)) for index in range(SHARDS))
 
     def volume(self) -> int:
         """Bytes on disk over the shards that can be read."""
         return self._over_shards("volume")
 
     def close(self) -> None:
-        """Close every shard's connection (of this thread)."""
+        """Close every shard's connection (of this thread) and the key index's."""
+        self.keys.close()
         self._fanout.close()
