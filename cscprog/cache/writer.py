@@ -40,8 +40,13 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 512
 """Most entries one batch stores."""
 
-LINGER = 0.005
-"""Seconds the writer waits for more entries after the first of a batch (cut short by :meth:`BatchWriter.flush`)."""
+LINGER = 0.05
+"""Seconds the writer waits for more entries after the first of a batch (cut short by :meth:`BatchWriter.flush`).
+
+Entries spread over eight shards in each of two stores, so a batch costs a transaction per shard it touches: at
+5 ms a concurrency-16 synthesis stored about one entry per transaction; at 50 ms its client CPU fell by about
+0.1 ms a call. Readers of this process see queued entries at once (:meth:`BatchWriter.pending`), and a run's
+flush before it reports an item done cuts the wait short, so the longer wait delays nothing a run reports."""
 
 _STOP = object()
 _live: weakref.WeakSet[BatchWriter] = weakref.WeakSet()
