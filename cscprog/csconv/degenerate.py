@@ -291,8 +291,8 @@ def check_degenerate(
                 f"turn {index} repeats itself: {share:.0%} of its {rules.ngram}-grams occur twice or more",
                 turn=index, repeated_share=round(share, 4),
             )
-    overall = repeated_share([word for each in turns for word in tokens(each.text)], rules.ngram)
-    if turn is None and overall > rules.max_dialogue_repeated_share:
+    overall = repeated_share([word for each in turns for word in tokens(each.text)], rules.ngram) if turn is None else 0
+    if overall > rules.max_dialogue_repeated_share:
         return FilterDecision.drop(
             "ngram_repetition",
             f"the dialogue repeats itself: {overall:.0%} of its {rules.ngram}-grams occur earlier",
@@ -320,5 +320,7 @@ def check_degenerate(
             return FilterDecision.drop(
                 "role_swap", f"customer turn {index} speaks as the supporter ({phrase!r})", turn=index, phrase=phrase
             )
+    if turn is not None:
+        return FilterDecision.keep("no degenerate text in the turn")
     return FilterDecision.keep("no degenerate text", repeated_share=round(overall, 4))
 
