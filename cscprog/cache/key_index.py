@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -83,9 +84,18 @@ class KeyIndex:
     def __init__(self, databases: Sequence[Path], *, max_keys: int = MAX_KEYS) -> None:
         self._databases = list(databases)
         self._max_keys = max_keys
+        self._pid = os.getpid()
         self._locks = [threading.RLock() for _ in self._databases]
         self._shards: list[_Shard | str | None] = [None] * len(self._databases)
         self.skipped = 0
+
+    def _forked(self) -> None:
+        """In a child process (a fork of the one that built the index): start afresh, as diskcache does with its
+        connections. The parent's watch connections are not used here (SQLite forbids carrying one across a
+        fork); the child indexes each shard again on first use."""
+        self._pid = os.getpid()
+        self._locks = [threading.RLock() for _ in self._databases]
+        self._shards = [None] * len(self._databases)
 
     def indexed(self, shard: int) -> bool:
         """True while shard ``shard`` is indexed (loaded, trusted)."""
@@ -93,6 +103,8 @@ class KeyIndex:
 
     def may_hold(self, shard: int, key: str) -> bool:
         """False when shard ``shard`` surely lacks ``key``; True when it must be looked up."""
+        if os.getpid() != self._pid:
+            self._forked()
         with self._locks[shard]:
             state = self._shards[shard]
             if state is None:
@@ -120,6 +132,8 @@ class KeyIndex:
                 shard.set("k1", b"...")
             ```
         """
+        if os.getpid() != self._pid:
+            self._forked()
         with self._locks[shard]:
             state = self._shards[shard] if isinstance(self._shards[shard], _Shard) else None
             checked = False

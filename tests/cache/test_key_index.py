@@ -137,3 +137,25 @@ def test_databases_are_named_per_shard(tmp_path):
     store = ShardedStore(tmp_path / "cache", repair=True)
     assert [Path(path).parent.name for path in store.keys._databases] == [f"{n:03d}" for n in range(SHARDS)]
     store.close()
+
+
+def test_a_forked_child_indexes_afresh_and_sees_what_the_parent_stored(tmp_path):
+    import multiprocessing
+
+    store = ShardedStore(tmp_path / "cache", repair=True)
+    keys = _keys(32)
+    assert all(store.get(key) is None for key in keys)  # the parent's index is loaded
+    store.set(keys[3], b"parent")
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+
+    def child() -> None:
+        results.put((store.get(keys[3]), store.get(keys[4]), store.keys.skipped, store.keys._pid))
+
+    process = context.Process(target=child)
+    process.start()
+    process.join(timeout=60)
+    found, absent, skipped, pid = results.get(timeout=10)
+    assert process.exitcode == 0 and found == b"parent" and absent is None
+    assert pid != store.keys._pid and skipped == store.keys.skipped + 1  # one miss answered by the child's own index
+    store.close()
