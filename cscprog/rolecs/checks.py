@@ -74,7 +74,8 @@ _TURN_RULES = DegenerateRules(min_copy_tokens=TURN_COPY_TOKENS)
 
 
 def fresh_turn(
-    turns: list[Turn], speaker: str, field: str, context: list[str], check: Any = None, strategy: str | None = None
+    turns: list[Turn], speaker: str, field: str, context: list[str], check: Any = None, strategy: str | None = None,
+    language: str | None = None,
 ) -> Any:
     """A validator for one role-play turn: ``check`` first (when given), then the degenerate-text rules
     (:func:`cscprog.csconv.degenerate.check_degenerate`) on the new turn (carrying ``strategy``) against the
@@ -95,7 +96,8 @@ def fresh_turn(
         if found:
             return found
         candidate = Turn(speaker=speaker, text=str(getattr(prediction, field)).strip(), strategy=strategy)
-        decision = check_degenerate(Dialogue(id="candidate", turns=[*turns, candidate]), context=context,
+        dialogue = Dialogue(id="candidate", turns=[*turns, candidate], language=language)
+        decision = check_degenerate(dialogue, context=context,
                                     rules=_TURN_RULES, turn=len(turns))
         return None if decision.kept else f"{decision.rule}: {decision.reason}"
 

@@ -308,7 +308,7 @@ class RolePlaySimulator(dspy.Module):
         while True:
             strategy, turn_metadata = self._choose(state)
             context = [state.scenario.text, state.scenario.goal, profile_text]
-            fresh = fresh_turn(state.turns, SUPPORTER, "reply", context, strategy=strategy)
+            fresh = fresh_turn(state.turns, SUPPORTER, "reply", context, strategy=strategy, language=state.language)
             reply = self._call(
                 state, Role.SUPPORTER, self.supporter, fresh,
                 scenario=state.scenario.text, strategy=strategy, history=state.transcript(strategies=True),
@@ -332,7 +332,7 @@ class RolePlaySimulator(dspy.Module):
             ).direction.strip()
             said = self._call(
                 state, Role.CUSTOMER, self.customer,
-                fresh_turn(state.turns, CUSTOMER, "utterance", context, check_customer_turn),
+                fresh_turn(state.turns, CUSTOMER, "utterance", context, check_customer_turn, language=state.language),
                 profile=profile_text, scenario=state.scenario.text, history=history, direction=direction,
                 language=language,
             )
