@@ -16,8 +16,9 @@ SQLite, exactly as without the index. So does a shard with more than ``max_keys`
 SQLite error the index meets.
 
 What is not noticed: a commit by another process in the microseconds between one of this store's commits and the
-read that follows it. Its entry is then fetched again and overwritten, the outcome two processes missing the same
-key at the same time already have.
+read that follows it (its entry is then fetched again and overwritten, the outcome two processes missing the same
+key at the same time already have); and, until this store next writes to that shard, a shard file another process
+moved aside as damaged and rebuilt (the watch connection still reads the old file).
 
 Example:
     ```python
@@ -44,8 +45,9 @@ __all__ = ["MAX_KEYS", "KeyIndex"]
 
 logger = logging.getLogger(__name__)
 
-MAX_KEYS = 250_000
-"""Most entries a shard may hold and still be indexed (about 60 bytes of memory each)."""
+MAX_KEYS = 100_000
+"""Most entries a shard may hold and still be indexed (about 70 bytes of memory each: at most about 56 MB for a
+store's eight shards; a larger shard is looked up in SQLite as before)."""
 
 _UNINDEXED = "unindexed"
 
