@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -43,13 +44,18 @@ from cscprog.cache.memory import MemoryStore
 from cscprog.cache.shards import ShardedStore
 from cscprog.cache.writer import BatchWriter
 
-__all__ = ["RESULTS_DIR", "CallRecord", "ResultStore", "is_recording", "json_plain", "note_call", "recording",
-           "text_outputs"]
+__all__ = ["RESULTS_DIR", "RESULT_SHARDS", "CallRecord", "ResultStore", "is_recording", "json_plain", "note_call",
+           "recording", "text_outputs"]
 
 logger = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
 """The result store's directory inside the cache directory."""
+
+RESULT_SHARDS = 1
+"""SQLite files of the result store. One: the cache writer stores a batch's result entries in one transaction (a
+concurrency-16 synthesis spread them over eight, about one entry each). Results are derived data: a store left by
+an earlier eight-file layout has its other files removed when opened for writing, and its entries recomputed."""
 
 _FORMAT = 1
 
@@ -157,6 +163,16 @@ def json_plain(value: Any) -> bool:
     return False
 
 
+def _drop_other_layouts(directory: Path) -> None:
+    """Remove shard files of an earlier layout (``001/`` ... beside ``000/``): their entries are derived data."""
+    if not directory.is_dir():
+        return
+    for shard in sorted(directory.iterdir()):
+        if shard.is_dir() and shard.name.isdigit() and len(shard.name) == 3 and int(shard.name) >= RESULT_SHARDS:
+            shutil.rmtree(shard, ignore_errors=True)
+            logger.info("removed %s: a result-store file of an earlier layout (its results are recomputed)", shard)
+
+
 class ResultStore:
     """Result entries of one cache directory (or of memory), with their own counters.
 
@@ -187,7 +203,10 @@ class ResultStore:
             with self._lock:
                 if self._store is None and (create or self.directory.is_dir()):
                     repair = self.mode != "replay"
-                    self._store = ShardedStore(self.directory, repair=repair, size_limit=self._size_limit)
+                    if repair:
+                        _drop_other_layouts(self.directory)
+                    self._store = ShardedStore(self.directory, repair=repair, size_limit=self._size_limit,
+                                               shards=RESULT_SHARDS)
         return self._store
 
     def count(self, what: str) -> None:

@@ -94,6 +94,8 @@ class ShardedStore:
         size_limit: Disk size limit in bytes, over all shards.
         timeout: SQLite lock timeout in seconds.
         eviction_policy: diskcache's eviction policy.
+        shards: SQLite files (default :data:`SHARDS`; the layout of a directory: a store opened with another
+            count finds only the keys that hash to the same file).
 
     Attributes:
         quarantined: The directories damaged shards were moved to by this store.
@@ -108,15 +110,18 @@ class ShardedStore:
     """
 
     def __init__(self, directory: Path, *, repair: bool, size_limit: int = 20 * 2**30, timeout: float = 30,
-                 eviction_policy: str = "least-recently-stored") -> None:
+                 eviction_policy: str = "least-recently-stored", shards: int = SHARDS) -> None:
+        if shards < 1:
+            raise ValueError(f"shards must be >= 1, got {shards}")
         self.directory = Path(directory)
+        self.shards = shards
         self.repair = repair
         self.quarantined: list[Path] = []
         self._settings = {"timeout": timeout, "size_limit": int(size_limit), "eviction_policy": eviction_policy}
         self._lock = threading.Lock()
         self._fanout = self._open()
-        self._inodes = [_inode(self._shard_dir(index)) for index in range(SHARDS)]
-        self.keys = KeyIndex([self._shard_dir(index) / "cache.db" for index in range(SHARDS)])
+        self._inodes = [_inode(self._shard_dir(index)) for index in range(self.shards)]
+        self.keys = KeyIndex([self._shard_dir(index) / "cache.db" for index in range(self.shards)])
 
     # --- opening and repairing -----------------------------------------------------------------------------------
 
@@ -127,11 +132,11 @@ class ShardedStore:
         from diskcache import Cache, FanoutCache
 
         try:
-            return FanoutCache(str(self.directory), shards=SHARDS, **self._settings)
+            return FanoutCache(str(self.directory), shards=self.shards, **self._settings)
         except sqlite3.DatabaseError as error:
             if not is_damage(error):
                 raise
-        for index in range(SHARDS):  # find the damaged shard(s): open each on its own
+        for index in range(self.shards):  # find the damaged shard(s): open each on its own
             try:
                 Cache(str(self._shard_dir(index)), **self._shard_settings()).close()
             except sqlite3.DatabaseError as error:
@@ -140,11 +145,11 @@ class ShardedStore:
                 if not self.repair:
                     raise ShardDamagedError(self._shard_dir(index), error) from None
                 self._move_aside(index, error)
-        return FanoutCache(str(self.directory), shards=SHARDS, **self._settings)
+        return FanoutCache(str(self.directory), shards=self.shards, **self._settings)
 
     def _shard_settings(self) -> dict[str, Any]:
         settings = dict(self._settings)
-        settings["size_limit"] = int(settings["size_limit"] / SHARDS)
+        settings["size_limit"] = int(settings["size_limit"] / self.shards)
         return settings
 
     def _move_aside(self, index: int, error: BaseException) -> Path:
@@ -180,7 +185,7 @@ class ShardedStore:
             self.keys.forget(index, "rebuilt after damage")
 
     def _index(self, key: str) -> int:
-        return self._fanout._hash(key) % SHARDS
+        return self._fanout._hash(key) % self.shards
 
     def _on_shard(self, index: int, run: Callable[[Any], Any], timed_out: Any) -> Any:
         """``run(shard)`` on shard ``index`` (``timed_out`` when SQLite stays locked); a damaged shard is repaired
@@ -260,7 +265,7 @@ class ShardedStore:
         return self.keys.may_hold(index, key) and bool(self._on_shard(index, lambda shard: key in shard, False))
 
     def __iter__(self) -> Iterator[str]:
-        for index in range(SHARDS):
+        for index in range(self.shards):
             shard = self._fanout._shards[index]
             try:
                 yield from list(shard)
@@ -272,7 +277,7 @@ class ShardedStore:
     def _over_shards(self, operation: str, **kwargs: Any) -> int:
         """The sum of ``shard.<operation>(**kwargs)`` over the shards; a damaged shard is repaired, counts 0."""
         total = 0
-        for index in range(SHARDS):
+        for index in range(self.shards):
             shard = self._fanout._shards[index]
             try:
                 total += int(getattr(shard, operation)(**kwargs))
@@ -284,7 +289,8 @@ class ShardedStore:
 
     def clear(self, retry: bool = True) -> int:
         """Delete every entry; the number deleted (a damaged shard is quarantined, its entries not counted)."""
-        return sum(int(self._write(index, (), lambda shard: shard.clear(retry=retry), 0)) for index in range(SHARDS))
+        return sum(int(self._write(index, (), lambda shard: shard.clear(retry=retry), 0))
+                   for index in range(self.shards))
 
     def volume(self) -> int:
         """Bytes on disk over the shards that can be read."""

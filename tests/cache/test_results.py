@@ -208,3 +208,22 @@ def test_a_result_whose_lm_entry_was_lost_is_not_served(tmp_path: Path) -> None:
     with ResponseCache(tmp_path, mode="replay") as cache, activate(cache), pytest.raises(CacheMissError):
         _ask(program, _lm(ScriptedEngine(_refuse)))
     assert cache.results.counts["stale"] == 1
+
+
+def test_a_result_store_of_the_eight_file_layout_is_reduced_to_one_when_written(tmp_path: Path) -> None:
+    from cscprog.cache.results import RESULT_SHARDS, ResultStore
+    from cscprog.cache.shards import ShardedStore
+
+    old = ShardedStore(tmp_path / RESULTS_DIR, repair=True, shards=8)
+    keys = [f"{index:064x}" for index in range(64)]
+    for key in keys:
+        old.set(key, b"stale")
+    kept = [key for key in keys if old._index(key) == 0]
+    old.close()
+    ResultStore(tmp_path, mode="replay").get(keys[0])  # replay changes nothing
+    assert len([shard for shard in (tmp_path / RESULTS_DIR).iterdir() if shard.is_dir()]) == 8
+    store = ResultStore(tmp_path, mode="readwrite")
+    store.put("a" * 64, [{"answer": "4"}], [])
+    assert sorted(shard.name for shard in (tmp_path / RESULTS_DIR).iterdir() if shard.is_dir()) == ["000"]
+    assert RESULT_SHARDS == 1 and store._opened(create=False).get(kept[0]) == b"stale"
+    store.close()

@@ -21,7 +21,7 @@ from pathlib import Path
 import dspy
 import pytest
 
-from cscprog.cache.results import RESULTS_DIR
+from cscprog.cache.results import RESULT_SHARDS, RESULTS_DIR
 from cscprog.cache.shards import ShardedStore
 from cscprog.cli import main
 from cscprog.config import load_config
@@ -333,7 +333,7 @@ def test_cache_mode_replay_verifies_a_run_offline(tmp_path: Path, config: Path, 
     args = ["--config", str(config), "--progress", "off"]
     assert main(["annotate", "sample:annotated_zh", "-o", str(first), *args]) == 0
     before = len(server.requests)
-    results = ShardedStore(load_config(config).cache.path / RESULTS_DIR, repair=False)
+    results = ShardedStore(load_config(config).cache.path / RESULTS_DIR, repair=False, shards=RESULT_SHARDS)
     assert len(list(results)) > 0  # the result layer kept the calls' parsed outputs ...
     results.close()
     assert main(["--cache-mode", "replay", "annotate", "sample:annotated_zh", "-o", str(again), *args]) == 0
