@@ -72,6 +72,10 @@ class KeyIndex:
     Args:
         databases: Each shard's SQLite file, in shard order.
         max_keys: A shard holding more entries is not indexed.
+        exact: Watch for other writers (the default). False for derived data, where a key wrongly said to be
+            absent costs only its recomputation (the result store: a result another process stores is then not
+            seen by this one, whose full path finds the LM entries and stores the result again): no data_version
+            is read, on lookups or writes.
 
     Attributes:
         skipped: Lookups answered "absent" without SQLite.
@@ -83,9 +87,10 @@ class KeyIndex:
         ```
     """
 
-    def __init__(self, databases: Sequence[Path], *, max_keys: int = MAX_KEYS) -> None:
+    def __init__(self, databases: Sequence[Path], *, max_keys: int = MAX_KEYS, exact: bool = True) -> None:
         self._databases = list(databases)
         self._max_keys = max_keys
+        self.exact = exact
         self._pid = os.getpid()
         self._locks = [threading.RLock() for _ in self._databases]
         self._shards: list[_Shard | str | None] = [None] * len(self._databases)
@@ -113,7 +118,7 @@ class KeyIndex:
                 state = self._load(shard)
             if not isinstance(state, _Shard) or hash(key) in state.hashes:
                 return True  # a hit (or a hash collision) costs no more than without the index
-            if self._trusted(shard, load=False) is None:
+            if self.exact and self._trusted(shard, load=False) is None:
                 return True
             self.skipped += 1
             return False
@@ -147,14 +152,14 @@ class KeyIndex:
 
             def check() -> None:
                 nonlocal checked
-                if state is not None and self._shards[shard] is state:
+                if self.exact and state is not None and self._shards[shard] is state:
                     self._trusted(shard, load=False)
                 checked = True
 
             try:
                 yield check
             finally:
-                if state is not None and self._shards[shard] is state:
+                if self.exact and state is not None and self._shards[shard] is state:
                     if not checked:
                         self._unindex(shard, "written without the check")
                     else:

@@ -206,7 +206,7 @@ class ResultStore:
                     if repair:
                         _drop_other_layouts(self.directory)
                     self._store = ShardedStore(self.directory, repair=repair, size_limit=self._size_limit,
-                                               shards=RESULT_SHARDS)
+                                               shards=RESULT_SHARDS, exact_index=False)
         return self._store
 
     def count(self, what: str) -> None:

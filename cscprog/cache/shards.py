@@ -96,6 +96,8 @@ class ShardedStore:
         eviction_policy: diskcache's eviction policy.
         shards: SQLite files (default :data:`SHARDS`; the layout of a directory: a store opened with another
             count finds only the keys that hash to the same file).
+        exact_index: Whether the key index watches for other writers (:class:`~cscprog.cache.key_index.KeyIndex`,
+            ``exact``); False only for derived data.
 
     Attributes:
         quarantined: The directories damaged shards were moved to by this store.
@@ -110,7 +112,8 @@ class ShardedStore:
     """
 
     def __init__(self, directory: Path, *, repair: bool, size_limit: int = 20 * 2**30, timeout: float = 30,
-                 eviction_policy: str = "least-recently-stored", shards: int = SHARDS) -> None:
+                 eviction_policy: str = "least-recently-stored", shards: int = SHARDS,
+                 exact_index: bool = True) -> None:
         if shards < 1:
             raise ValueError(f"shards must be >= 1, got {shards}")
         self.directory = Path(directory)
@@ -121,7 +124,7 @@ class ShardedStore:
         self._lock = threading.Lock()
         self._fanout = self._open()
         self._inodes = [_inode(self._shard_dir(index)) for index in range(self.shards)]
-        self.keys = KeyIndex([self._shard_dir(index) / "cache.db" for index in range(self.shards)])
+        self.keys = KeyIndex([self._shard_dir(index) / "cache.db" for index in range(self.shards)], exact=exact_index)
 
     # --- opening and repairing -----------------------------------------------------------------------------------
 

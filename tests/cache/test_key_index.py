@@ -159,3 +159,16 @@ def test_a_forked_child_indexes_afresh_and_sees_what_the_parent_stored(tmp_path)
     assert process.exitcode == 0 and found == b"parent" and absent is None
     assert pid != store.keys._pid and skipped == store.keys.skipped + 1  # one miss answered by the child's own index
     store.close()
+
+
+def test_an_inexact_index_reads_no_data_version_and_only_ever_says_absent_wrongly(tmp_path):
+    ours = ShardedStore(tmp_path / "cache", repair=True, shards=1, exact_index=False)
+    theirs = ShardedStore(tmp_path / "cache", repair=True, shards=1)
+    keys = _keys(8)
+    assert ours.get(keys[0]) is None
+    theirs.set(keys[1], b"theirs")
+    assert ours.get(keys[1]) is None and ours.keys.indexed(0)  # not noticed: derived data is recomputed instead
+    ours.set(keys[2], b"ours")
+    assert ours.get(keys[2]) == b"ours" and theirs.get(keys[2]) == b"ours"
+    ours.close()
+    theirs.close()
