@@ -118,7 +118,7 @@ class KeyIndex:
                 state = self._load(shard)
             if not isinstance(state, _Shard) or hash(key) in state.hashes:
                 return True  # a hit (or a hash collision) costs no more than without the index
-            if self.exact and self._trusted(shard, load=False) is None:
+            if self.exact and self._trusted(shard) is None:
                 return True
             self.skipped += 1
             return False
@@ -153,7 +153,7 @@ class KeyIndex:
             def check() -> None:
                 nonlocal checked
                 if self.exact and state is not None and self._shards[shard] is state:
-                    self._trusted(shard, load=False)
+                    self._trusted(shard)
                 checked = True
 
             try:
@@ -180,10 +180,8 @@ class KeyIndex:
 
     # --- internals (called with the shard's lock held) -------------------------------------------------------
 
-    def _trusted(self, shard: int, *, load: bool) -> _Shard | None:
+    def _trusted(self, shard: int) -> _Shard | None:
         state = self._shards[shard]
-        if state is None and load:
-            state = self._load(shard)
         if not isinstance(state, _Shard):
             return None
         try:

@@ -143,6 +143,7 @@ class DegenerateRules:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
+@functools.lru_cache(maxsize=4096)  # a role-play checks each new turn against every earlier one, again and again
 def normalize(text: str) -> str:
     """Lowercase, width-folded text without spaces or punctuation: what "the same words" compares.
 
@@ -151,12 +152,6 @@ def normalize(text: str) -> str:
         normalize("Hello,  World!"), normalize("你好，世界。")   # ('helloworld', '你好世界')
         ```
     """
-    return _normalized(text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _normalized(text: str) -> str:
-    # a role-play checks each new turn against every earlier one: their keys come from here again
     return "".join(_ALNUM.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 

@@ -97,8 +97,7 @@ def fresh_turn(
             return found
         candidate = Turn(speaker=speaker, text=str(getattr(prediction, field)).strip(), strategy=strategy)
         dialogue = Dialogue(id="candidate", turns=[*turns, candidate], language=language)
-        decision = check_degenerate(dialogue, context=context,
-                                    rules=_TURN_RULES, turn=len(turns))
+        decision = check_degenerate(dialogue, context=context, rules=_TURN_RULES, turn=len(turns))
         return None if decision.kept else f"{decision.rule}: {decision.reason}"
 
     return validate
