@@ -1,9 +1,9 @@
 """The cache's sharded SQLite store, and what happens when a shard is damaged: quarantine, rebuild, carry on.
 
-The disk cache is a :class:`diskcache.FanoutCache`: eight SQLite files (``000/cache.db`` ... ``007/cache.db``),
-each key in one of them. A damaged file (a bad page, an overwritten header) makes SQLite answer "database disk
-image is malformed" or "file is not a database" on every access to that shard, for ever. :class:`ShardedStore`
-wraps the fanout cache and, when a shard is damaged:
+The disk cache is a :class:`diskcache.FanoutCache`: eight SQLite files (``000/cache.db`` ... ``007/cache.db``), each
+key in one of them (the result store, derived data, uses one: ``shards``). A damaged file (a bad page, an
+overwritten header) makes SQLite answer "database disk image is malformed" or "file is not a database" on every
+access to that shard, for ever. :class:`ShardedStore` wraps the fanout cache and, when a shard is damaged:
 
 * with ``repair=True`` (``readwrite``, ``refresh``, ``off`` and the ``cscprog cache`` commands) moves the shard's
   directory aside to ``<cache>/quarantine/NNN-<time>-<pid>/``, says so once in a warning naming that path,

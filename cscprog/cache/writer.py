@@ -43,9 +43,9 @@ MAX_BATCH = 512
 LINGER = 0.05
 """Seconds the writer waits for more entries after the first of a batch (cut short by :meth:`BatchWriter.flush`).
 
-Entries spread over eight shards in each of two stores, so a batch costs a transaction per shard it touches: at
-5 ms a concurrency-16 synthesis stored about one entry per transaction; at 50 ms its client CPU fell by about
-0.1 ms a call. Readers of this process see queued entries at once (:meth:`BatchWriter.pending`), and a run's
+Entries spread over the LM store's eight files and the result store's, so a batch costs a transaction per file it
+touches: at 5 ms a concurrency-16 synthesis stored about one entry per transaction; at 50 ms its client CPU fell
+by about 0.1 ms a call. Readers of this process see queued entries at once (:meth:`BatchWriter.pending`), and a run's
 flush before it reports an item done cuts the wait short, so the longer wait delays nothing a run reports."""
 
 _STOP = object()
